@@ -1,0 +1,36 @@
+"""hybrix's IR: protobuf on disk, plain Python objects in memory. Imports nothing of ours."""
+
+from .dtypes import DType
+from .errors import (
+    AttrError,
+    GraphError,
+    HybrixError,
+    ModelFormatError,
+    ShapeError,
+    TypeMismatchError,
+    UnknownOpError,
+)
+from .graph import Graph, Model, Node, Value
+from .types import Dim, Shape, TensorType
+from . import ops
+from .ops import get_op
+
+__all__ = [
+    "AttrError",
+    "DType",
+    "Dim",
+    "Graph",
+    "GraphError",
+    "HybrixError",
+    "Model",
+    "ModelFormatError",
+    "Node",
+    "Shape",
+    "ShapeError",
+    "TensorType",
+    "TypeMismatchError",
+    "UnknownOpError",
+    "Value",
+    "get_op",
+    "ops",
+]

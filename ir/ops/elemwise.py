@@ -1,0 +1,1 @@
+"""(elemwise: being written)"""
