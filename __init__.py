@@ -9,7 +9,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .ir.errors import HybrixError
+# NOTE: absolute imports only: pytest also imports this file under the folder's name (as
+# the rootdir Package), and a relative import would then load a second copy of `ir`.
+from hybrix.ir.errors import HybrixError
 
 __version__ = "0.1.0"
 
