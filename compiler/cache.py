@@ -58,4 +58,3 @@ def cache_info() -> dict[str, int]:
 def clear_cache() -> None:
     _JITTED.clear()
     _STATS.update(hits=0, misses=0)
-

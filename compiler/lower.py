@@ -11,7 +11,9 @@ from hybrix.ir import Graph, HybrixError, get_op
 __all__ = ["call_lower", "lower_graph", "lower_op"]
 
 
-def call_lower(op_name: str, args: Sequence[Any], attrs: Mapping[str, Any], where: str = "") -> tuple:
+def call_lower(
+    op_name: str, args: Sequence[Any], attrs: Mapping[str, Any], where: str = ""
+) -> tuple:
     """Run one op's lowering on jax arrays (or tracers); always returns a tuple of outputs."""
     op = get_op(op_name)
     if op.lower_fn is None:

@@ -123,9 +123,13 @@ class Graph:
         node_name = name or self._node_name(opdef.name)
         full_attrs = opdef.check_attrs(attrs or {}, node_name)
         types = opdef.infer_types([v.type for v in inputs], full_attrs, node_name)
-        names = output_names or [node_name if i == 0 else f"{node_name}_{i}" for i in range(len(types))]
+        names = output_names or [
+            node_name if i == 0 else f"{node_name}_{i}" for i in range(len(types))
+        ]
         if len(names) != len(types):
-            raise GraphError(f"node {node_name}: {len(names)} output names for {len(types)} outputs")
+            raise GraphError(
+                f"node {node_name}: {len(names)} output names for {len(types)} outputs"
+            )
         outputs = [Value(self.fresh_name(n), t) for n, t in zip(names, types, strict=True)]
         node = Node(opdef.name, inputs, outputs, full_attrs, node_name)
         self.append(node)

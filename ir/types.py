@@ -18,6 +18,7 @@ __all__ = [
     "Shape",
     "TensorType",
     "broadcast_shapes",
+    "dim_add",
     "dim_div",
     "dim_mul",
     "dim_prod",
@@ -102,6 +103,17 @@ def dim_prod(dims: Iterable[Dim]) -> Dim:
     return result
 
 
+def dim_add(a: Dim, b: Dim) -> Dim:
+    """a + b; a sum involving symbols stays an opaque expression ('N+M')."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    if b == 0:
+        return a
+    if a == 0:
+        return b
+    return f"{a}+{b}"
+
+
 def dim_div(a: Dim, b: Dim) -> Dim:
     """a / b, exactly; ShapeError when it does not divide."""
     left, right = _split(a), _split(b)
@@ -133,4 +145,3 @@ def broadcast_shapes(*shapes: Sequence[Dim]) -> Shape:
             raise ShapeError(f"shapes {shown} do not broadcast")
         result.append(dims.pop() if dims else 1)
     return tuple(result)
-

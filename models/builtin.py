@@ -23,8 +23,11 @@ def lenet(params: Params, data: nd.NDArray) -> nd.NDArray:
     h = data
     for stage, channels in enumerate((20, 50)):
         h = nd.Convolution(
-            h, params[f"conv{stage}_weight"], params[f"conv{stage}_bias"],
-            kernel=(5, 5), num_filter=channels,
+            h,
+            params[f"conv{stage}_weight"],
+            params[f"conv{stage}_bias"],
+            kernel=(5, 5),
+            num_filter=channels,
         )
         h = nd.Activation(h, act_type="relu")
         h = nd.Pooling(h, kernel=(2, 2), stride=(2, 2), pool_type="max")
@@ -47,15 +50,22 @@ def mlp(params: Params, data: nd.NDArray) -> nd.NDArray:
 
 SHAPES = {
     "lenet": {
-        "conv0_weight": (20, 1, 5, 5), "conv0_bias": (20,),
-        "conv1_weight": (50, 20, 5, 5), "conv1_bias": (50,),
-        "dense0_weight": (500, 800), "dense0_bias": (500,),
-        "dense1_weight": (10, 500), "dense1_bias": (10,),
+        "conv0_weight": (20, 1, 5, 5),
+        "conv0_bias": (20,),
+        "conv1_weight": (50, 20, 5, 5),
+        "conv1_bias": (50,),
+        "dense0_weight": (500, 800),
+        "dense0_bias": (500,),
+        "dense1_weight": (10, 500),
+        "dense1_bias": (10,),
     },
     "mlp": {
-        "dense2_weight": (256, 784), "dense2_bias": (256,),
-        "dense3_weight": (256, 256), "dense3_bias": (256,),
-        "dense4_weight": (10, 256), "dense4_bias": (10,),
+        "dense2_weight": (256, 784),
+        "dense2_bias": (256,),
+        "dense3_weight": (256, 256),
+        "dense3_bias": (256,),
+        "dense4_weight": (10, 256),
+        "dense4_bias": (10,),
     },
 }
 INPUT_SHAPES = {"lenet": (1, 28, 28), "mlp": (784,)}

@@ -138,7 +138,9 @@ def _as_float(value: Any) -> float:
 
 
 def _as_bool(value: Any) -> bool:
-    if isinstance(value, bool | np.bool_) or (isinstance(value, int | np.integer) and value in (0, 1)):
+    if isinstance(value, bool | np.bool_) or (
+        isinstance(value, int | np.integer) and value in (0, 1)
+    ):
         return bool(value)
     raise TypeError(value)
 
@@ -233,7 +235,8 @@ class OpDef:
 
     @property
     def min_inputs(self) -> int:
-        return sum(1 for spec in self.inputs if not spec.endswith("?") and not spec.startswith("*"))
+        # NOTE: a variadic input ("*data") needs at least one array, as MXNet's num_args >= 1
+        return sum(1 for spec in self.inputs if not spec.endswith("?"))
 
     def check_arity(self, count: int, where: str) -> None:
         if self.variadic:
@@ -288,12 +291,16 @@ class OpDef:
             raise HybrixError(f"{where}: {self.name} has no type inference")
         try:
             result = self.infer_fn(*input_types, **attrs)
-        except ShapeError as e:
+        except HybrixError as e:
+            if str(e).startswith(f"{where}:"):
+                raise
             raise type(e)(f"{where}: {self.name}: {e}") from None
         types = list(result) if isinstance(result, list | tuple) else [result]
         expected = len(self.output_names(attrs))
         if len(types) != expected:
-            raise HybrixError(f"{where}: {self.name} inferred {len(types)} outputs, expected {expected}")
+            raise HybrixError(
+                f"{where}: {self.name} inferred {len(types)} outputs, expected {expected}"
+            )
         return types
 
 

@@ -31,7 +31,8 @@ def test_lenet_shapes_are_mxnet_layouts():
 def test_resnet_has_aux_states():
     arrays = params.load(FIXTURES / "models" / "resnet18_v1-0000.params")
     aux = [n for n in arrays if n.startswith("aux:")]
-    assert aux and all(n.endswith(("running_mean", "running_var")) for n in aux)
+    assert aux
+    assert all(n.endswith(("running_mean", "running_var")) for n in aux)
     assert all((arrays[n] >= 0).all() for n in aux if n.endswith("running_var"))
 
 
@@ -59,7 +60,8 @@ def test_bfloat16_round_trip():
 def test_unnamed_list_and_scalar():
     loaded = params.loads(params.dumps([np.ones((2,), np.float32), np.array(2.5)]))
     assert isinstance(loaded, list)
-    assert loaded[1].shape == () and loaded[1] == 2.5
+    assert loaded[1].shape == ()
+    assert loaded[1] == 2.5
 
 
 def header(count):
@@ -100,7 +102,7 @@ def test_truncated_file_names_the_file_and_offset(cut, tmp_path):
 def test_foreign_file_is_refused(tmp_path):
     path = tmp_path / "model.onnx"
     path.write_bytes(b"\x08\x07\x12\x04onnx" + bytes(40))
-    with pytest.raises(ModelFormatError, match="not an MXNet .params file"):
+    with pytest.raises(ModelFormatError, match=r"not an MXNet \.params file"):
         params.load(path)
 
 

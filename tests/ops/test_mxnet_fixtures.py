@@ -38,7 +38,7 @@ def visible_outputs(data):
 
 @pytest.mark.parametrize("name", CASES)
 def test_forward_matches_mxnet(name):
-    data, op, attrs, names, inputs = load_case(name)
+    data, op, attrs, _names, inputs = load_case(name)
     outputs = lower_op(op.name, attrs)(*inputs)
     expected = visible_outputs(data)
     for got, want in zip(outputs, expected, strict=False):
@@ -81,6 +81,9 @@ def test_gradients_match_mxnet(name):
         for i, grad in zip(wrt, grads, strict=True):
             want = data[f"grad_{head_kind}__{names[i]}"]
             np.testing.assert_allclose(
-                np.asarray(grad, np.float64), want, 1e-3, 1e-4,
+                np.asarray(grad, np.float64),
+                want,
+                1e-3,
+                1e-4,
                 err_msg=f"{name}: d/d{names[i]} with head={head_kind}",
             )

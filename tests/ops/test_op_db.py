@@ -84,7 +84,8 @@ def test_gradient_matches_finite_differences(sample, dtype, rng):
     attrs = op.check_attrs(sample.attrs)
     names = op.input_names
     wrt = [
-        i for i, a in enumerate(arrays)
+        i
+        for i, a in enumerate(arrays)
         if a.dtype.kind == "f" and names[min(i, len(names) - 1)] not in op.nondiff_inputs
     ]
     if not wrt:
