@@ -15,6 +15,14 @@ from hybrix.compiler import lower_op
 from hybrix.ir import get_op
 from hybrix.tests.conftest import FIXTURES
 
+
+def jitted(op_name, attrs):
+    """The op's lowering under jax.jit (eager scans would recompile on every call)."""
+    import jax
+
+    return jax.jit(lower_op(op_name, attrs))
+
+
 OPS_DIR = FIXTURES / "ops"
 CASES = sorted(p.stem for p in OPS_DIR.glob("*.npz")) if OPS_DIR.is_dir() else []
 RTOL, ATOL = 1e-4, 1e-5
@@ -39,7 +47,7 @@ def visible_outputs(data):
 @pytest.mark.parametrize("name", CASES)
 def test_forward_matches_mxnet(name):
     data, op, attrs, _names, inputs = load_case(name)
-    outputs = lower_op(op.name, attrs)(*inputs)
+    outputs = jitted(op.name, attrs)(*inputs)
     expected = visible_outputs(data)
     for got, want in zip(outputs, expected, strict=False):
         assert np.shape(got) == want.shape
@@ -61,7 +69,7 @@ def test_gradients_match_mxnet(name):
     wrt = [i for i, n in enumerate(names) if f"grad_ones__{n}" in data]
     if not wrt:
         pytest.skip("MXNet records no gradient for this case")
-    fn = lower_op(op.name, attrs)
+    fn = jitted(op.name, attrs)
     visible = len(visible_outputs(data))
 
     def of_wrt(*diff):
