@@ -14,6 +14,10 @@ from .graph import Graph, Model, Node, Value
 from .types import Dim, Shape, TensorType
 from . import ops
 from .ops import get_op
+from .compare import structural_hash, structurally_equal
+from .text import ParseError, parse, print_graph
+from .verify import verify
+from .serde import load, save
 
 __all__ = [
     "AttrError",
@@ -33,4 +37,12 @@ __all__ = [
     "Value",
     "get_op",
     "ops",
+    "structural_hash",
+    "structurally_equal",
+    "ParseError",
+    "parse",
+    "print_graph",
+    "verify",
+    "load",
+    "save",
 ]

@@ -1,0 +1,1 @@
+"""Generated protobuf code for ir/hybrix.proto; only hybrix.ir.serde imports it."""
