@@ -655,7 +655,8 @@ def _pool_lower(jx: Any, data: Any, **attrs: Any) -> Any:
         # NOTE: MXNet starts from the lowest finite value, so all-padding windows give that
         return jnp.maximum(out, jnp.finfo(data.dtype).min)
     x = data**p_value if pool_type == "lp" else data
-    total = lax.reduce_window(x, jnp.zeros((), data.dtype), lax.add, dims, strides, padding)
+    # NOTE: a concrete (numpy) init value lets JAX see the add monoid and differentiate it
+    total = lax.reduce_window(x, np.zeros((), data.dtype), lax.add, dims, strides, padding)
     if pool_type == "avg":
         spatial = _split(tuple(data.shape), plan.last)[2]
         counts = _pool_counts(plan, spatial, attrs["count_include_pad"] is not False)
