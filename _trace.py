@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from hybrix import autograd
-from hybrix.ir import DType, Graph, GraphError, HybrixError, TensorType, Value
+from hybrix.ir import DType, Graph, HybrixError, TensorType, Value
 from hybrix.ndarray import _dispatch
 from hybrix.ndarray.ndarray import NDArray
 
@@ -62,12 +62,7 @@ class Tracer:
         return value
 
     def _add_constant(self, array: np.ndarray) -> Value:
-        index = len(self.graph.constants)
-        while True:
-            try:
-                return self.graph.add_constant(f"const{index}", array)
-            except GraphError:  # the name is taken
-                index += 1
+        return self.graph.add_constant(self.graph.fresh_name("const"), array)
 
     def apply(self, entry: Any, arrays: Sequence[NDArray]) -> list[Value]:
         """Append a node for one op call; returns its output values."""
@@ -298,13 +293,13 @@ class _Program:
     """The jitted program of a graph, called with the live constants."""
 
     def __init__(self, compiled: Any, training: bool) -> None:
-        # NOTE: CompiledGraph binds the constants' trace-time data; we pass live data to
-        # its jitted function instead so captured arrays updated between calls are seen.
-        self._jitted = compiled._jitted
+        # NOTE: CompiledGraph binds the constants' trace-time data; live data is passed
+        # instead so captured arrays updated between calls are seen.
+        self._run = compiled.call_with_constants
         self.training = training
 
     def __call__(self, constants: list, *inputs: Any) -> list:
-        return self._jitted(constants, *inputs)
+        return self._run(constants, *inputs)
 
 
 def _next_key(arrays: list[NDArray]) -> Any:

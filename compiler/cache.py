@@ -33,6 +33,10 @@ class CompiledGraph:
         check_inputs(self.graph.inputs, inputs, f"graph {self.graph.name}")
         return self._jitted(self._constants, *inputs)
 
+    def call_with_constants(self, constants: list, *inputs: Any) -> list:
+        """Run with other data for the graph's constants (same types); inputs unchecked."""
+        return self._jitted(constants, *inputs)
+
     def __repr__(self) -> str:
         return f"<CompiledGraph {self.graph.name}>"
 

@@ -13,7 +13,7 @@ from .errors import (
 from .graph import Graph, Model, Node, Value
 from .types import Dim, Shape, TensorType
 from . import ops
-from .ops import get_op
+from .ops import OpDef, get_op
 from .compare import structural_hash, structurally_equal
 from .text import ParseError, parse, print_graph
 from .verify import verify
@@ -28,6 +28,7 @@ __all__ = [
     "HybrixError",
     "Model",
     "ModelFormatError",
+    "OpDef",
     "Node",
     "Shape",
     "ShapeError",

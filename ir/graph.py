@@ -89,11 +89,10 @@ class Graph:
 
     # -- building -------------------------------------------------------------------
     def fresh_name(self, base: str = "v") -> str:
-        """A value name not yet used in this graph, `base` itself when free."""
+        """A value name not used in this graph yet: `base` itself when free, else `base_K`."""
         name = base
         while name in self._names:
             name = f"{base}_{next(self._counter)}"
-        self._names.add(name)
         return name
 
     def add_input(self, name: str, type: TensorType) -> Value:
@@ -130,7 +129,9 @@ class Graph:
             raise GraphError(
                 f"node {node_name}: {len(names)} output names for {len(types)} outputs"
             )
-        outputs = [Value(self.fresh_name(n), t) for n, t in zip(names, types, strict=True)]
+        outputs = []
+        for base, type in zip(names, types, strict=True):
+            outputs.append(Value(self._claim(self.fresh_name(base)), type))
         node = Node(opdef.name, inputs, outputs, full_attrs, node_name)
         self.append(node)
         return node
