@@ -95,3 +95,29 @@ def test_gradients_match_mxnet(name):
                 1e-4,
                 err_msg=f"{name}: d/d{names[i]} with head={head_kind}",
             )
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_nd_call_matches_mxnet(name):
+    """The user-facing nd.<op> call, as the fixture made it, under MXNet's train/predict mode."""
+    from hybrix import autograd, nd
+
+    data = np.load(OPS_DIR / f"{name}.npz")
+    attrs = json.loads(str(data["attrs"]))
+    names = json.loads(str(data["input_names"]))
+    arrays = {n: nd.array(data[f"in__{n}"], dtype=data[f"in__{n}"].dtype) for n in names}
+    function = getattr(nd, str(data["op"]))
+    mode = autograd.train_mode() if bool(data["train_mode"]) else autograd.predict_mode()
+    with mode:
+        if bool(data["varargs"]):
+            result = function(*arrays.values(), **attrs)
+        else:
+            result = function(**arrays, **attrs)
+    results = result if isinstance(result, list) else [result]
+    expected = visible_outputs(data)
+    assert len(results) == len(expected)
+    for got, want in zip(results, expected, strict=True):
+        np.testing.assert_allclose(got.asnumpy().astype(np.float64), want, RTOL, ATOL)
+    for key in (k for k in data if k.startswith("aux_after__")):
+        got = arrays[key.removeprefix("aux_after__")].asnumpy()
+        np.testing.assert_allclose(got, data[key], RTOL, ATOL)
