@@ -43,7 +43,10 @@ def save(model: Model | Graph, path: str | os.PathLike[str]) -> None:
 def load(path: str | os.PathLike[str]) -> Model:
     """Read a .hxir file; ModelFormatError names the file and what is wrong with it."""
     path = Path(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ModelFormatError(f"{path}: cannot read ({e.strerror})") from None
     payload = _check_header(data, str(path))
     message = pb.Model()
     try:

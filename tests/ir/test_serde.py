@@ -276,3 +276,10 @@ def test_a_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert load(path).graph.name == "mlp"
     assert os.listdir(tmp_path) == ["m.hxir"]
+
+
+def test_missing_file_is_a_model_format_error(tmp_path):
+    from hybrix.ir import ModelFormatError, load
+
+    with pytest.raises(ModelFormatError, match=r"nothere\.hxir: cannot read"):
+        load(tmp_path / "nothere.hxir")
