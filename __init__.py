@@ -33,6 +33,20 @@ _LAZY = {
     "compiler": ("hybrix.compiler", None),
     "runtime": ("hybrix.runtime", None),
     "passes": ("hybrix.passes", None),
+    "explain": ("hybrix.passes.explain", "explain"),
+    "gluon": ("hybrix.gluon", None),
+    "init": ("hybrix.initializer", None),
+    "initializer": ("hybrix.initializer", None),
+    "optimizer": ("hybrix.optimizer", None),
+    "lr_scheduler": ("hybrix.lr_scheduler", None),
+    "metric": ("hybrix.metric", None),
+    "io": ("hybrix.dataio", None),
+    "test_utils": ("hybrix.test_utils", None),
+    "sym": ("hybrix.symbol", None),
+    "symbol": ("hybrix.symbol", None),
+    "onnx": ("hybrix.compiler.onnx", None),
+    "importers": ("hybrix.importers", None),
+    "models": ("hybrix.models", None),
 }
 
 __all__ = ["HybrixError", "__version__", *_LAZY]

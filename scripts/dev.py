@@ -44,7 +44,8 @@ def main(argv: list[str]) -> int:
     home = ensure_venv()
     command, rest = argv[0], argv[1:]
     if command == "test":
-        args = [str(home / "bin" / "python"), "-m", "pytest", *rest]
+        workers = [] if any(a.startswith("-n") for a in rest) else ["-n", "auto"]
+        args = [str(home / "bin" / "python"), "-m", "pytest", *workers, *rest]
     elif command == "demo":
         args = [str(home / "bin" / "hybrix"), "demo", *rest]
     else:
