@@ -57,5 +57,6 @@ def test_lenet_example_learns(tmp_path, rng, hybridize):
     assert run.returncode == 0, run.stderr[-3000:]
     losses = [float(x) for x in re.findall(r"Loss: ([0-9.]+)", run.stdout)]
     accuracy = float(re.search(r"final_test_accuracy ([0-9.]+)", run.stdout).group(1))
-    assert losses and losses[-1] < 1.0, run.stdout
+    assert losses, run.stdout
+    assert losses[-1] < 1.0, run.stdout
     assert accuracy > 0.9, run.stdout
