@@ -50,13 +50,14 @@ def test_lenet_example_learns(tmp_path, rng, hybridize):
         pytest.skip(f"{EXAMPLE} not found")
     learnable_mnist(tmp_path, rng)
     script = ported_example(tmp_path)
-    command = [sys.executable, str(script), "--epochs", "1", "--batch-size", "64"]
+    command = [sys.executable, str(script), "--epochs", "3", "--batch-size", "64"]
     if hybridize:
         command.append("--hybridize")
     run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     losses = [float(x) for x in re.findall(r"Loss: ([0-9.]+)", run.stdout)]
     accuracy = float(re.search(r"final_test_accuracy ([0-9.]+)", run.stdout).group(1))
-    assert losses, run.stdout
-    assert losses[-1] < 1.0, run.stdout
+    # NOTE: the example prints a moving average that starts at the first batch's loss
+    assert len(losses) == 3, run.stdout
+    assert losses[0] > losses[1] > losses[2], run.stdout
     assert accuracy > 0.9, run.stdout
