@@ -33,7 +33,7 @@ _LAZY = {
     "compiler": ("hybrix.compiler", None),
     "runtime": ("hybrix.runtime", None),
     "passes": ("hybrix.passes", None),
-    "explain": ("hybrix.passes.explain", "explain"),
+    "explain": ("hybrix.compiler.explain", "explain"),
     "gluon": ("hybrix.gluon", None),
     "init": ("hybrix.initializer", None),
     "initializer": ("hybrix.initializer", None),

@@ -1,30 +1,87 @@
-"""Pass pipelines O0/O1/O2 as plain lists and `optimize`, for compile, hybridize and the CLI."""
+"""Pass pipelines O0/O1/O2 as plain lists and `optimize`, for compile, hybridize and the CLI.
+
+O1 holds the cleanups that keep every value the graph computes (dead code, common
+subexpressions, algebraic identities, constant folding), repeated to a fixpoint; O2 adds
+elementwise fusion, run once the cleanups have settled. `inference=True` first removes
+inactive Dropout and folds BatchNorm into its producer (parameters must be constants:
+pass `params=` or call passes.freeze_params), and before fusion folds activations into
+their producers.
+"""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
+from typing import Any
 
-from hybrix.ir import Graph, HybrixError, verify
+from hybrix.ir import Graph, HybrixError
+from hybrix.passes import (
+    GraphPass,
+    PassManager,
+    PassResult,
+    eliminate_common_subexpressions,
+    eliminate_dead_code,
+    fold_activation,
+    fold_batchnorm,
+    fold_constants,
+    freeze_params,
+    fuse_elementwise,
+    remove_dropout,
+    simplify,
+)
 
-__all__ = ["LEVELS", "O0", "O1", "O2", "optimize"]
+__all__ = ["INFERENCE", "LEVELS", "O0", "O1", "O2", "optimize", "pipeline", "run_pipeline"]
 
-# NOTE: the passes issue fills these lists with passes from hybrix.passes.
-O0: list = []
-O1: list = []
-O2: list = []
+O0: list[GraphPass] = []
+O1: list[GraphPass] = [
+    simplify,
+    fold_constants,
+    eliminate_common_subexpressions,
+    eliminate_dead_code,
+]
+O2: list[GraphPass] = [*O1, fuse_elementwise]
 LEVELS = {"O0": O0, "O1": O1, "O2": O2}
+INFERENCE: list[GraphPass] = [remove_dropout, fold_batchnorm]
+_LATE = (fuse_elementwise,)
 
 
-def optimize(graph: Graph, level: str = "O1", *, inference: bool = False) -> Graph:
-    """Run the pipeline of `level` over `graph` (in place) and return it.
-
-    inference: the graph is for inference only (parameters may be folded as constants,
-    Dropout removed, BatchNorm folded).
-    """
+def pipeline(level: str = "O1", *, inference: bool = False) -> list[list[GraphPass]]:
+    """The stages of a level, in order: the cleanups (to a fixpoint), then fusion (once)."""
     if level not in LEVELS:
         raise HybrixError(f"unknown optimisation level {level!r}; expected one of {sorted(LEVELS)}")
-    for graph_pass in LEVELS[level]:
-        graph_pass(graph, inference=inference)
-    if os.environ.get("HYBRIX_VERIFY") == "1":
-        verify(graph)
+    passes = LEVELS[level]
+    cleanups = [p for p in passes if p not in _LATE]
+    late = [p for p in passes if p in _LATE]
+    if inference and passes:
+        cleanups = [*INFERENCE, *cleanups]
+        late = [fold_activation, *late] if late else late
+    return [stage for stage in (cleanups, late) if stage]
+
+
+def run_pipeline(
+    graph: Graph, level: str = "O1", *, inference: bool = False, verify: bool | None = None
+) -> list[PassResult]:
+    """Run the pipeline over `graph` in place; the per-pass results of every stage."""
+    results: list[PassResult] = []
+    for index, stage in enumerate(pipeline(level, inference=inference)):
+        # NOTE: the cleanups repeat to a fixpoint; the late stage (fusion) runs once.
+        results += PassManager(stage, fixpoint=index == 0, verify=verify).run(graph)
+    return results
+
+
+def optimize(
+    graph: Graph,
+    level: str = "O1",
+    *,
+    inference: bool = False,
+    params: Mapping[str, Any] | None = None,
+) -> Graph:
+    """Run the pipeline of `level` over `graph` (in place) and return it.
+
+    inference: the graph is for inference only (Dropout removed, BatchNorm folded into
+    constant parameters). params: values of graph inputs to freeze into constants first.
+    `HYBRIX_VERIFY=1` verifies the graph after every pass.
+    """
+    if params:
+        freeze_params(graph, params)
+    run_pipeline(graph, level, inference=inference)
     return graph

@@ -1,0 +1,241 @@
+"""Inference rewrites: freeze_params, BatchNorm folding, Dropout removal, activation folding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hybrix.compiler.pipelines import optimize
+from hybrix.ir import GraphError, parse
+from hybrix.passes import fold_activation, fold_batchnorm, freeze_params, remove_dropout
+from hybrix.tests.passes._helpers import (
+    assert_rewrites,
+    assert_same_outputs,
+    assert_skips,
+    copy,
+    run,
+)
+
+CONV_BN = """graph g(%x: f32[2,3,6,6], %w: f32[4,3,3,3], %b: f32[4], %gamma: f32[4], %beta: f32[4],
+                     %mean: f32[4], %var: f32[4]) {
+  %c = Convolution(%x, %w, %b) {kernel=[3,3], num_filter=4}
+  %y, %nm, %nv = BatchNorm(%c, %gamma, %beta, %mean, %var) {fix_gamma=false, eps=0.001}
+  %r = Activation(%y) {act_type="relu"}
+  return %r
+}"""
+
+
+def _params(rng, names_shapes):
+    values = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in names_shapes}
+    values["var"] = np.abs(values["var"]) + 0.5
+    return values
+
+
+@pytest.mark.parametrize("no_bias", [False, True])
+def test_fold_batchnorm_into_convolution(rng, no_bias):
+    text = (
+        CONV_BN
+        if not no_bias
+        else CONV_BN.replace(
+            "%c = Convolution(%x, %w, %b) {kernel=[3,3], num_filter=4}",
+            "%c = Convolution(%x, %w) {kernel=[3,3], num_filter=4, no_bias=true}",
+        )
+    )
+    graph = parse(text)
+    params = _params(
+        rng,
+        [
+            ("w", (4, 3, 3, 3)),
+            ("b", (4,)),
+            ("gamma", (4,)),
+            ("beta", (4,)),
+            ("mean", (4,)),
+            ("var", (4,)),
+        ],
+    )
+    freeze_params(graph, params)
+    before = copy(graph)
+    result = run(fold_batchnorm, graph)
+    assert result.changed
+    assert [n.op for n in graph.nodes] == ["Convolution", "Activation"]
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    assert_same_outputs(before, graph, [x], rtol=1e-4)
+
+
+def test_fold_batchnorm_into_fully_connected(rng):
+    text = """graph g(%x: f32[5,6], %w: f32[4,6], %b: f32[4], %gamma: f32[4], %beta: f32[4],
+                       %mean: f32[4], %var: f32[4]) {
+      %h = FullyConnected(%x, %w, %b) {num_hidden=4}
+      %y, %nm, %nv = BatchNorm(%h, %gamma, %beta, %mean, %var) {axis=-1}
+      return %y, %nm
+    }"""
+    graph = parse(text)
+    freeze_params(
+        graph,
+        _params(
+            rng,
+            [
+                ("w", (4, 6)),
+                ("b", (4,)),
+                ("gamma", (4,)),
+                ("beta", (4,)),
+                ("mean", (4,)),
+                ("var", (4,)),
+            ],
+        ),
+    )
+    before = copy(graph)
+    assert run(fold_batchnorm, graph).changed
+    assert [n.op for n in graph.nodes] == ["FullyConnected"]
+    assert graph.outputs[1].is_constant  # new_moving_mean is the moving mean, passed through
+    assert_same_outputs(before, graph, [rng.standard_normal((5, 6)).astype(np.float32)], 1e-4)
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda t: t, "is not a constant (freeze_params first)"),
+        (lambda t: t.replace("eps=0.001", "eps=0.001, training=true"), "batch statistics"),
+        (lambda t: t.replace("return %r", "return %r, %c"), "has 2 consumers"),
+        (
+            lambda t: t.replace("eps=0.001", "eps=0.001, output_mean_var=true").replace(
+                "%y, %nm", "%y, %m, %v, %nm"
+            ),
+            "output_mean_var=True",
+        ),
+    ],
+    ids=["not_frozen", "training", "shared_conv", "mean_var"],
+)
+def test_fold_batchnorm_says_why_not(rng, edit, reason):
+    text = edit(CONV_BN)
+    if reason != "is not a constant (freeze_params first)":
+        graph = parse(text)
+        freeze_params(
+            graph,
+            _params(
+                rng,
+                [
+                    ("w", (4, 3, 3, 3)),
+                    ("b", (4,)),
+                    ("gamma", (4,)),
+                    ("beta", (4,)),
+                    ("mean", (4,)),
+                    ("var", (4,)),
+                ],
+            ),
+        )
+        result = run(fold_batchnorm, graph)
+        assert not result.changed
+        assert any(reason in s for s in result.skipped), result.skipped
+    else:
+        assert_skips(fold_batchnorm, text, reason)
+
+
+def test_fold_batchnorm_needs_a_conv_producer():
+    assert_skips(
+        fold_batchnorm,
+        """graph g(%x: f32[2,4]) {
+          const %p: f32[4] = [1.0, 1.0, 1.0, 1.0]
+          %y, %nm, %nv = BatchNorm(%x, %p, %p, %p, %p)
+          return %y
+        }""",
+        "producer a graph input is not Convolution or FullyConnected",
+    )
+
+
+def test_freeze_params_checks_types():
+    graph = parse(CONV_BN)
+    with pytest.raises(GraphError, match="parameter %w is declared f32"):
+        freeze_params(graph, {"w": np.zeros((4, 3, 3), np.float32)})
+    assert freeze_params(graph, {"b": np.zeros(4, np.float32), "other": 1}) == ["b"]
+    assert [v.name for v in graph.inputs][:2] == ["x", "w"]
+
+
+def test_remove_dropout():
+    assert_rewrites(
+        remove_dropout,
+        """graph g(%x: f32[3]) {
+          %d = Dropout(%x) {p=0.5}
+          %y = exp(%d)
+          return %y
+        }""",
+        """graph g(%x: f32[3]) {
+          %y = exp(%x)
+          return %y
+        }""",
+    )
+    assert_skips(
+        remove_dropout,
+        """graph g(%x: f32[3], %key: u32[2]) {
+          %d = Dropout(%x, %key) {p=0.5, mode="always"}
+          return %d
+        }""",
+        "mode='always' drops at inference too",
+    )
+
+
+def test_fold_activation_into_convolution(rng):
+    graph = parse(CONV_BN)
+    freeze_params(
+        graph,
+        _params(
+            rng,
+            [
+                ("w", (4, 3, 3, 3)),
+                ("b", (4,)),
+                ("gamma", (4,)),
+                ("beta", (4,)),
+                ("mean", (4,)),
+                ("var", (4,)),
+            ],
+        ),
+    )
+    before = copy(graph)
+    run(fold_batchnorm, graph)
+    assert run(fold_activation, graph).changed
+    (node,) = graph.nodes
+    assert node.op == "_fused"
+    assert [n.op for n in node.attrs["graph"].nodes] == ["Convolution", "Activation"]
+    assert_same_outputs(before, graph, [rng.standard_normal((2, 3, 6, 6)).astype(np.float32)], 1e-4)
+
+
+def test_fold_activation_says_why_not():
+    assert_skips(
+        fold_activation,
+        """graph g(%x: f32[2,3,4,4]) {
+          %p = Pooling(%x) {kernel=[2,2], pool_type="max"}
+          %r = Activation(%p) {act_type="relu"}
+          return %r
+        }""",
+        "producer Pooling p has no fused form",
+    )
+    assert_skips(
+        fold_activation,
+        """graph g(%x: f32[2,3], %w: f32[4,3]) {
+          %h = FullyConnected(%x, %w) {num_hidden=4, no_bias=true}
+          %r = Activation(%h) {act_type="relu"}
+          return %r, %h
+        }""",
+        "producer output %h has 2 consumers",
+    )
+
+
+def test_optimize_inference_with_params(rng):
+    graph = parse(CONV_BN)
+    params = _params(
+        rng,
+        [
+            ("w", (4, 3, 3, 3)),
+            ("b", (4,)),
+            ("gamma", (4,)),
+            ("beta", (4,)),
+            ("mean", (4,)),
+            ("var", (4,)),
+        ],
+    )
+    reference = copy(graph)
+    optimize(graph, "O2", inference=True, params=params)
+    assert [n.op for n in graph.nodes] == ["_fused"]
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    freeze_params(reference, params)
+    assert_same_outputs(reference, graph, [x], rtol=1e-4)
