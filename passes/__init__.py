@@ -11,9 +11,16 @@ from .fold_batchnorm import fold_batchnorm
 from .remove_dropout import remove_dropout
 from .fuse import fuse_elementwise
 from .fold_activation import fold_activation
+from .memory import STRATEGIES, MemoryPlan, check_plan, lifetimes, plan_memory, value_nbytes
+from .inplace import InplaceCandidate, inplace_candidates, offered_pairs
+from .memory_report import MemoryReport, memory_report
 
 __all__ = [
+    "STRATEGIES",
     "GraphPass",
+    "InplaceCandidate",
+    "MemoryPlan",
+    "MemoryReport",
     "PassError",
     "PassManager",
     "PassResult",
@@ -24,10 +31,17 @@ __all__ = [
     "fold_constants",
     "freeze_params",
     "fuse_elementwise",
+    "check_plan",
     "graph_pass",
+    "inplace_candidates",
+    "lifetimes",
+    "memory_report",
+    "offered_pairs",
+    "plan_memory",
     "infer_types",
     "note",
     "remove_dropout",
     "simplify",
     "skip",
+    "value_nbytes",
 ]
