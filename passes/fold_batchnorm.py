@@ -87,14 +87,14 @@ def _fold(graph: Graph, node: Node, producer: Node) -> None:
         gamma = np.ones_like(gamma)
     scale = gamma / np.sqrt(var + node.attrs["eps"])
     weight_value = producer.inputs[1]
-    weight = np.asarray(weight_value.const, np.float64)
-    weight = weight * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
+    dtype = weight_value.dtype.numpy
+    # NOTE: per-channel statistics in float64; the (large) weight is scaled in its own dtype
+    weight = weight_value.const * scale.astype(dtype).reshape(
+        (-1,) + (1,) * (weight_value.const.ndim - 1)
+    )
     bias = np.zeros_like(scale) if producer.attrs["no_bias"] else producer.inputs[2].const
     bias = (np.asarray(bias, np.float64) - mean) * scale + beta
-    dtype = weight_value.dtype.numpy
-    new_weight = graph.add_constant(
-        graph.fresh_name(f"{producer.name}_folded_weight"), weight.astype(dtype)
-    )
+    new_weight = graph.add_constant(graph.fresh_name(f"{producer.name}_folded_weight"), weight)
     new_bias = graph.add_constant(
         graph.fresh_name(f"{producer.name}_folded_bias"), bias.astype(dtype)
     )
