@@ -25,7 +25,7 @@ from hybrix.ir.graph import Graph, Model, Node, Value
 from hybrix.ir.ops import get_op
 from hybrix.ir.types import TensorType
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "from_proto", "load", "save", "to_proto"]
+__all__ = ["FORMAT_VERSION", "MAGIC", "dumps", "from_proto", "load", "loads", "save", "to_proto"]
 
 MAGIC = b"HXIR"
 FORMAT_VERSION = Model.FORMAT_VERSION
@@ -35,9 +35,13 @@ _HEADER = struct.Struct("<4sIQI")  # magic, format version, payload length, CRC-
 # -- files ----------------------------------------------------------------------------------
 def save(model: Model | Graph, path: str | os.PathLike[str]) -> None:
     """Write a model (or a bare graph) to a .hxir file, atomically."""
+    _write_atomically(Path(path), dumps(model))
+
+
+def dumps(model: Model | Graph) -> bytes:
+    """The bytes of a .hxir file (header and payload) for a model or a bare graph."""
     payload = to_proto(model).SerializeToString()
-    header = _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), zlib.crc32(payload))
-    _write_atomically(Path(path), header + payload)
+    return _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), zlib.crc32(payload)) + payload
 
 
 def load(path: str | os.PathLike[str]) -> Model:
@@ -47,13 +51,18 @@ def load(path: str | os.PathLike[str]) -> Model:
         data = path.read_bytes()
     except OSError as e:
         raise ModelFormatError(f"{path}: cannot read ({e.strerror})") from None
-    payload = _check_header(data, str(path))
+    return loads(data, str(path))
+
+
+def loads(data: bytes, source: str = "<bytes>") -> Model:
+    """Read the bytes of a .hxir file; `source` names them in errors."""
+    payload = _check_header(data, source)
     message = pb.Model()
     try:
         message.ParseFromString(payload)
     except DecodeError as e:
-        raise ModelFormatError(f"{path}: corrupt model ({e})") from None
-    return from_proto(message, source=str(path))
+        raise ModelFormatError(f"{source}: corrupt model ({e})") from None
+    return from_proto(message, source=source)
 
 
 def _check_header(data: bytes, source: str) -> bytes:
