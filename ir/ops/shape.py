@@ -11,7 +11,7 @@ executor may reuse an input's buffer once the op has run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,37 @@ def _show(shape: Sequence[Dim]) -> str:
 
 def _shape(array: Array) -> Shape:
     return tuple(int(d) for d in array.shape)
+
+
+def _reshaped(jx: Any, data: Array, target: Callable[[Shape], Shape]) -> Array:
+    """jnp.reshape to target(shape), also for jax.export's symbolic dimensions.
+
+    NOTE: symbolic jax dims are named for our shape arithmetic (which handles products
+    and exact quotients of names) and substituted back into the result.
+    """
+    symbols: dict[str, Any] = {}
+    shape = []
+    for dim in data.shape:
+        if isinstance(dim, int | np.integer):
+            shape.append(int(dim))
+        else:
+            symbols[f"_jx{len(symbols)}"] = dim
+            shape.append(f"_jx{len(symbols) - 1}")
+    return jx.jnp.reshape(data, tuple(_substitute(d, symbols) for d in target(tuple(shape))))
+
+
+def _substitute(dim: Dim, symbols: dict[str, Any]) -> Any:
+    if isinstance(dim, int):
+        return dim
+    value: Any = 1
+    for part in dim.split("*"):
+        if part.isdigit():
+            value = value * int(part)
+        elif part in symbols:
+            value = value * symbols[part]
+        else:
+            raise ShapeError(f"cannot express dimension {dim} with symbolic shapes")
+    return value
 
 
 # -- Reshape -------------------------------------------------------------------------
@@ -187,7 +218,7 @@ def _reshape_ref(data: Array, **attrs: Any) -> Array:
 
 @reshape.lower
 def _reshape_lower(jx: Any, data: Array, **attrs: Any) -> Array:
-    return jx.jnp.reshape(data, _reshape_target(_shape(data), attrs))
+    return _reshaped(jx, data, lambda shape: _reshape_target(shape, attrs))
 
 
 # -- Flatten -------------------------------------------------------------------------
@@ -218,7 +249,7 @@ def _flatten_ref(data: Array) -> Array:
 
 @flatten.lower
 def _flatten_lower(jx: Any, data: Array) -> Array:
-    return jx.jnp.reshape(data, _flatten_shape(_shape(data)))
+    return _reshaped(jx, data, _flatten_shape)
 
 
 # -- transpose, SwapAxis, expand_dims, squeeze ---------------------------------------
@@ -314,7 +345,7 @@ def _expand_dims_ref(data: Array, *, axis: int) -> Array:
 
 @expand_dims.lower
 def _expand_dims_lower(jx: Any, data: Array, *, axis: int) -> Array:
-    return jx.jnp.reshape(data, _expand_shape(_shape(data), axis))
+    return _reshaped(jx, data, lambda shape: _expand_shape(shape, axis))
 
 
 def _squeeze_shape(shape: Shape, axis: tuple[int, ...] | None) -> Shape:
@@ -354,7 +385,7 @@ def _squeeze_ref(data: Array, *, axis: tuple[int, ...] | None) -> Array:
 
 @squeeze.lower
 def _squeeze_lower(jx: Any, data: Array, *, axis: tuple[int, ...] | None) -> Array:
-    return jx.jnp.reshape(data, _squeeze_shape(_shape(data), axis))
+    return _reshaped(jx, data, lambda shape: _squeeze_shape(shape, axis))
 
 
 # -- Concat, stack, split ------------------------------------------------------------
@@ -496,8 +527,10 @@ def _split_ref(
 def _split_lower(
     jx: Any, data: Array, *, num_outputs: int, axis: int, squeeze_axis: bool
 ) -> tuple[Array, ...]:
-    part = _split_part(_shape(data), num_outputs, axis, squeeze_axis)
-    return tuple(jx.jnp.reshape(p, part) for p in jx.jnp.split(data, num_outputs, axis=axis))
+    pieces = jx.jnp.split(data, num_outputs, axis=axis)
+    if not squeeze_axis:
+        return tuple(pieces)
+    return tuple(_reshaped(jx, p, lambda shape: _squeeze_shape(shape, (axis,))) for p in pieces)
 
 
 # -- slice, slice_axis, slice_like ---------------------------------------------------
@@ -1152,3 +1185,159 @@ def _space_to_depth_ref(data: Array, *, block_size: int) -> Array:
 @space_to_depth.lower
 def _space_to_depth_lower(jx: Any, data: Array, *, block_size: int) -> Array:
     return _space_to_depth(jx.jnp, data, block_size)
+
+
+# -- ONNX ----------------------------------------------------------------------------------
+# NOTE: most facets reshape or expand to the node's inferred output type (o.output_types),
+# so MXNet's shape codes are resolved once, by `infer`; symbolic dims are read at run time.
+_INT64_MAX = 2**63 - 1
+
+
+def _to_output_shape(o: Any, data: Any, like: Sequence[Any] = ()) -> Any:
+    return o.reshape(data, o.output_types[0].shape, like=[data, *like])
+
+
+reshape.onnx(lambda o, data, **attrs: _to_output_shape(o, data))
+flatten.onnx(lambda o, data: o.Flatten(data, axis=1))
+squeeze.onnx(lambda o, data, *, axis: _to_output_shape(o, data))
+reshape_like.onnx(lambda o, lhs, rhs, **attrs: _to_output_shape(o, lhs, [rhs]))
+
+
+@transpose.onnx
+def _transpose_onnx(o: Any, data: Any, *, axes: tuple[int, ...]) -> Any:
+    return o.Transpose(data, perm=list(_permutation(axes, data.rank)))
+
+
+@swap_axis.onnx
+def _swap_axis_onnx(o: Any, data: Any, *, dim1: int, dim2: int) -> Any:
+    return o.Transpose(data, perm=_swap_perm(data.rank, dim1, dim2))
+
+
+@expand_dims.onnx
+def _expand_dims_onnx(o: Any, data: Any, *, axis: int) -> Any:
+    return o.unsqueeze(data, [normalize_axis(axis, data.rank + 1)])
+
+
+@concat.onnx
+def _concat_onnx(o: Any, *data: Any, dim: int, num_args: int | None) -> Any:
+    return o.Concat(*data, axis=normalize_axis(dim, data[0].rank))
+
+
+@stack.onnx
+def _stack_onnx(o: Any, *data: Any, axis: int, num_args: int | None) -> Any:
+    position = normalize_axis(axis, data[0].rank + 1)
+    return o.Concat(*[o.unsqueeze(d, [position]) for d in data], axis=position)
+
+
+@split.onnx
+def _split_onnx(o: Any, data: Any, *, num_outputs: int, axis: int, squeeze_axis: bool) -> Any:
+    position = normalize_axis(axis, data.rank)
+    size = data.shape[position]
+    if isinstance(size, int):
+        sizes = o.ints([size // num_outputs] * num_outputs)
+        parts = o.Split(data, sizes, axis=position, outputs=num_outputs)
+    elif o.opset >= 18:
+        parts = o.Split(data, axis=position, num_outputs=num_outputs, outputs=num_outputs)
+    else:
+        o.fail(f"splitting the symbolic axis of size {size} needs opset 18 (num_outputs)")
+    parts = parts if isinstance(parts, tuple) else (parts,)
+    if squeeze_axis:
+        parts = tuple(o.squeeze(p, [position]) for p in parts)
+    return parts
+
+
+def _onnx_slice(
+    o: Any, data: Any, axes: list[int], starts: list[Any], ends: list[Any], steps: list[Any]
+) -> Any:
+    """ONNX Slice with Python's None: a missing start/end is the far side for the step."""
+    begin, end = [], []
+    for start, stop, step in zip(starts, ends, steps, strict=True):
+        forward = (step or 1) > 0
+        begin.append(start if start is not None else (0 if forward else _INT64_MAX))
+        end.append(stop if stop is not None else (_INT64_MAX if forward else -_INT64_MAX))
+    return o.Slice(data, o.ints(begin), o.ints(end), o.ints(axes), o.ints([s or 1 for s in steps]))
+
+
+@slice_op.onnx
+def _slice_onnx(o: Any, data: Any, *, begin: Any, end: Any, step: Any) -> Any:
+    pieces = _slices(data.rank, begin, end, step)
+    if not pieces:
+        return o.Identity(data)
+    return _onnx_slice(
+        o,
+        data,
+        list(range(len(pieces))),
+        [p.start for p in pieces],
+        [p.stop for p in pieces],
+        [p.step for p in pieces],
+    )
+
+
+@slice_axis.onnx
+def _slice_axis_onnx(o: Any, data: Any, *, axis: int, begin: int, end: int | None) -> Any:
+    position = normalize_axis(axis, data.rank)
+    start, stop = _axis_range(data.shape[position], begin, end)
+    return _onnx_slice(o, data, [position], [start], [stop], [1])
+
+
+@slice_like.onnx
+def _slice_like_onnx(o: Any, data: Any, shape_like: Any, *, axes: Any) -> Any:
+    out = o.output_types[0].shape
+    changed = [i for i, (a, b) in enumerate(zip(data.shape, out, strict=True)) if a != b]
+    if not changed:
+        return o.Identity(data)
+    ends = o.shape_of([out[i] for i in changed], [shape_like, data])
+    return o.Slice(data, o.ints([0] * len(changed)), ends, o.ints(changed))
+
+
+@tile.onnx
+def _tile_onnx(o: Any, data: Any, *, reps: tuple[int, ...]) -> Any:
+    rank = max(data.rank, len(reps))
+    x = data
+    if rank > data.rank:  # numpy.tile: the data gains leading axes of size 1
+        x = o.unsqueeze(data, range(rank - data.rank))
+    return o.Tile(x, o.ints((1,) * (rank - len(reps)) + tuple(reps)))
+
+
+@repeat.onnx
+def _repeat_onnx(o: Any, data: Any, *, repeats: int, axis: int | None) -> Any:
+    x, position = (data, None) if axis is not None else (o.Reshape(data, o.ints([-1])), 0)
+    rank = data.rank if axis is not None else 1
+    position = normalize_axis(axis, rank) if axis is not None else position
+    # each element gains a new axis of `repeats` copies right after its own, then merges
+    copies = o.Tile(
+        o.unsqueeze(x, [position + 1]),
+        o.ints([1] * (position + 1) + [repeats] + [1] * (rank - position - 1)),
+    )
+    return o.reshape(copies, o.output_types[0].shape, like=[data])
+
+
+@pad.onnx
+def _pad_onnx(o: Any, data: Any, *, mode: str, pad_width: Any, constant_value: float) -> Any:
+    pairs = _pad_pairs(data.shape, mode, pad_width)
+    pads = o.ints([b for b, _ in pairs] + [a for _, a in pairs])
+    if mode == "constant":
+        return o.Pad(data, pads, o.scalar(constant_value, data.dtype), mode="constant")
+    return o.Pad(data, pads, mode="edge" if mode == "edge" else "reflect")
+
+
+@reverse.onnx
+def _reverse_onnx(o: Any, data: Any, *, axis: tuple[int, ...]) -> Any:
+    axes = list(normalize_axes(axis, data.rank))
+    count = len(axes)
+    return _onnx_slice(o, data, axes, [None] * count, [None] * count, [-1] * count)
+
+
+def _expand_onnx(o: Any, data: Any, *like: Any) -> Any:
+    return o.Expand(data, o.shape_of(o.output_types[0].shape, [data, *like]))
+
+
+broadcast_to.onnx(lambda o, data, *, shape: _expand_onnx(o, data))
+broadcast_axis.onnx(lambda o, data, *, axis, size: _expand_onnx(o, data))
+broadcast_like.onnx(lambda o, lhs, rhs, **attrs: _expand_onnx(o, lhs, rhs))
+shape_array.onnx(lambda o, data: o.Shape(data))
+size_array.onnx(lambda o, data: o.Reshape(o.Size(data), o.ints([1])))
+depth_to_space.onnx(
+    lambda o, data, *, block_size: o.DepthToSpace(data, blocksize=block_size, mode="DCR")
+)
+space_to_depth.onnx(lambda o, data, *, block_size: o.SpaceToDepth(data, blocksize=block_size))

@@ -82,3 +82,29 @@ def test_multi_output_node_lowers(rng):
     outputs = compile_graph(graph)(data)
     for got, want in zip(outputs, np.split(data, 3, axis=1), strict=True):
         np.testing.assert_array_equal(np.asarray(got), want)
+
+
+@pytest.mark.parametrize(
+    ("op", "attrs", "expected"),
+    [
+        ("Flatten", {}, "(N, 24)"),
+        ("Reshape", {"shape": (0, -1)}, "(N, 24)"),
+        ("Reshape", {"shape": (-3, -2)}, "(2*N, 3, 4)"),
+        ("expand_dims", {"axis": 1}, "(N, 1, 2, 3, 4)"),
+        ("squeeze", {"axis": None}, "(N, 2, 3, 4)"),
+    ],
+)
+def test_reshaping_ops_export_with_a_symbolic_batch(op, attrs, expected):
+    """jax.export with a symbolic batch: bundles carry one program for every batch size."""
+    import jax
+    import jax.numpy as jnp
+    from jax import export
+
+    from hybrix.compiler import lower_op
+
+    (batch,) = export.symbolic_shape("N")
+    function = jax.jit(lower_op(op, get_op(op).check_attrs(attrs)))
+    exported = export.export(function)(jax.ShapeDtypeStruct((batch, 2, 3, 4), jnp.float32))
+    assert str(exported.out_avals[0].shape) == expected
+    (result,) = exported.call(np.ones((5, 2, 3, 4), np.float32))
+    assert result.size == 5 * 24
