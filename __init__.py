@@ -47,6 +47,10 @@ _LAZY = {
     "onnx": ("hybrix.compiler.onnx", None),
     "importers": ("hybrix.importers", None),
     "models": ("hybrix.models", None),
+    "np": ("hybrix.mxnp", None),
+    "npx": ("hybrix.npx", None),
+    "kv": ("hybrix.kvstore", None),
+    "kvstore": ("hybrix.kvstore", None),
 }
 
 __all__ = ["HybrixError", "__version__", *_LAZY]
