@@ -2,6 +2,7 @@
 
 from ._schema import REQUIRED, Attr, OpDef, all_ops, defop, get_op
 from . import (
+    contrib,
     creation,
     conv,
     elemwise,
