@@ -1,5 +1,10 @@
 """Eager dispatch cost per op: hybrix nd beside jax.numpy and numpy on the same run.
 
+Two autograd rows: a small add under `autograd.record()` on an array with a gradient
+(the recording overhead; jax has nothing to record), and one forward + backward of a
+small MLP (FullyConnected-relu-FullyConnected, sum) against eager `jax.grad` of the same
+math (and, for scale, the same `jax.grad` jitted whole).
+
 Each case runs `--calls` calls per batch on small float32 arrays, `--batches` times;
 the per-call time of a batch is its wall time / calls (the batch ends by blocking on its
 last result, so queued asynchronous work is counted). Medians over batches are printed
@@ -93,6 +98,64 @@ def cases(shape: tuple[int, ...]) -> dict[str, dict[str, Callable[[], Any]]]:
             "jax": lambda: ja + 1.0,
             "numpy": lambda: a + np.float32(1.0),
         },
+        "add under record": _recorded_add(a, b),
+        "MLP forward+backward": _mlp_cases(),
+    }
+
+
+def _recorded_add(a: np.ndarray, b: np.ndarray) -> dict[str, Callable[[], Any]]:
+    import jax.numpy as jnp
+
+    from hybrix import autograd, nd
+
+    x, y = nd.array(a), nd.array(b)
+    x.attach_grad()
+    ja, jb = jnp.asarray(a), jnp.asarray(b)
+
+    def recorded() -> Any:
+        with autograd.record():
+            return x + y
+
+    return {"hybrix": recorded, "jax": lambda: jnp.add(ja, jb), "numpy": lambda: np.add(a, b)}
+
+
+def _mlp_cases(batch: int = 16, sizes: tuple[int, ...] = (32, 64, 10)) -> dict:
+    """hybrix nd + autograd vs eager jax.grad (and jitted jax.grad) of one MLP step."""
+    import jax
+    import jax.numpy as jnp
+
+    from hybrix import autograd, nd
+
+    rng = np.random.default_rng(1)
+    data = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    shapes = [(sizes[1], sizes[0]), (sizes[1],), (sizes[2], sizes[1]), (sizes[2],)]
+    values = [(rng.standard_normal(s) * 0.1).astype(np.float32) for s in shapes]
+    x = nd.array(data)
+    params = [nd.array(v) for v in values]
+    for param in params:
+        param.attach_grad()
+
+    def hybrix_step() -> Any:
+        w1, b1, w2, b2 = params
+        with autograd.record():
+            hidden = nd.relu(nd.FullyConnected(x, w1, b1, num_hidden=sizes[1]))
+            loss = nd.FullyConnected(hidden, w2, b2, num_hidden=sizes[2]).sum()
+        loss.backward()
+        return w1.grad
+
+    def loss_fn(weights: list, inputs: Any) -> Any:
+        w1, b1, w2, b2 = weights
+        hidden = jax.nn.relu(inputs @ w1.T + b1)
+        return (hidden @ w2.T + b2).sum()
+
+    jx_params = [jnp.asarray(v) for v in values]
+    jx_data = jnp.asarray(data)
+    eager = jax.grad(loss_fn)
+    jitted = jax.jit(eager)
+    return {
+        "hybrix": hybrix_step,
+        "jax": lambda: eager(jx_params, jx_data)[0],
+        "jax.jit": lambda: jitted(jx_params, jx_data)[0],
     }
 
 
@@ -111,12 +174,15 @@ def run(calls: int, batches: int, shape: tuple[int, ...]) -> dict:
 
 
 def print_table(rows: dict) -> None:
-    print(f"{'op':24} {'hybrix us':>10} {'jax us':>10} {'numpy us':>10} {'hybrix/jax':>11}")
+    """One line per op; a framework a row does not measure prints as '-'."""
+    columns = ("hybrix", "jax", "numpy", "jax.jit")
+    header = " ".join(f"{name + ' us':>10}" for name in columns)
+    print(f"{'op':24} {header} {'hybrix/jax':>11}")
     for op, row in rows.items():
-        print(
-            f"{op:24} {row['hybrix']['median_us']:10.2f} {row['jax']['median_us']:10.2f} "
-            f"{row['numpy']['median_us']:10.2f} {row['hybrix_over_jax']:11.2f}"
+        cells = " ".join(
+            f"{row[name]['median_us']:10.2f}" if name in row else f"{'-':>10}" for name in columns
         )
+        print(f"{op:24} {cells} {row['hybrix_over_jax']:11.2f}")
 
 
 def main(argv: list[str] | None = None) -> dict:

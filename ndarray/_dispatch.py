@@ -7,6 +7,10 @@ JAX's runtime MXNet's dependency engine.
 
 Tracing (see hybrix._trace): while a tracer is active, an op whose inputs include a
 traced NDArray (one holding an ir.Value) appends a node to the tracer's graph instead.
+
+Recording (see hybrix.autograd): under `autograd.record()`, a call whose inputs are in a
+graph adds a TapeNode holding the op's lowering, keyed by its Entry for the VJP cache.
+Fast paths elsewhere check `AUTOGRAD.recording` and fall back to `call_entry`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ __all__ = ["OpInfo", "call_entry", "invoke", "op_info"]
 TRACER: Any = None
 # The last eagerly dispatched array, so `waitall()` has something to block on.
 LAST_RESULT: list[Any] = [None]
+# autograd's per-thread flags, read by every fast path (`AUTOGRAD.recording`).
+AUTOGRAD = autograd._STATE
 # Set by hybrix.ndarray.ndarray (which imports this module): the NDArray class and converter.
 NDArray: Any = None
 as_ndarray: Any = None
@@ -59,7 +65,7 @@ class OpInfo:
 class Entry:
     """A cached dispatch target: checked attrs and the jitted lowering of one op call."""
 
-    __slots__ = ("attrs", "aux", "fn", "info", "seen", "single", "visible")
+    __slots__ = ("attrs", "aux", "fn", "info", "nondiff", "run", "seen", "single", "visible")
 
     def __init__(self, info: OpInfo, attrs: dict[str, Any]) -> None:
         import jax
@@ -72,8 +78,9 @@ class Entry:
         names = op.output_names(attrs)
         self.visible = op.num_visible_outputs(attrs)
         self.single = len(names) == 1
-        run = lower_op(op.name, attrs)
+        run = self.run = lower_op(op.name, attrs)
         self.fn = jax.jit((lambda *args: run(*args)[0]) if self.single else run)
+        self.nondiff = _nondiff_positions(op)
         positions = {name: i for i, name in enumerate(op.input_names)}
         self.aux = [(names.index(out), positions[inp]) for out, inp in op.aux_updates.items()]
         self.seen: set[tuple] = set()  # input avals whose types `infer` has accepted
@@ -86,6 +93,38 @@ class Entry:
         self.seen.add(tuple(d.aval for d in data))
 
 
+def _nondiff_positions(op: OpDef) -> Any:
+    """Input positions without gradient: all for a no_grad op, else nondiff_inputs and
+    the rng key. A variadic input's status covers every position from it on."""
+    names = op.input_names
+    if op.no_grad is not None:
+        return _ALL
+    fixed = {i for i, name in enumerate(names) if name in op.nondiff_inputs}
+    if op.rng:
+        fixed.add(len(names) - 1)
+    if op.variadic and names[-1] in op.nondiff_inputs:
+        return _FromOn(len(names) - 1, fixed)
+    return frozenset(fixed)
+
+
+class _All:
+    """Contains every position."""
+
+    def __contains__(self, position: object) -> bool:
+        return True
+
+
+class _FromOn:
+    """Positions in `fixed` or from `start` on."""
+
+    def __init__(self, start: int, fixed: set[int]) -> None:
+        self.start, self.fixed = start, fixed
+
+    def __contains__(self, position: object) -> bool:
+        return position in self.fixed or position >= self.start  # type: ignore[operator]
+
+
+_ALL = _All()
 _INFOS: dict[str, OpInfo] = {}
 _ENTRIES: dict[tuple, Entry] = {}
 
@@ -184,6 +223,10 @@ def _bind_arguments(info: OpInfo, args: Sequence[Any], kwargs: dict[str, Any]) -
 def call_entry(entry: Entry, arrays: list[Any], out: Any = None, ctx: Any = None) -> Any:
     """Run a cached entry on NDArrays (eager or traced) and wrap the visible outputs."""
     info = entry.info
+    data: list[Any] = []
+    if out is not None and AUTOGRAD.recording:
+        for target in out if isinstance(out, list | tuple) else [out]:
+            autograd.check_writable(target, f"nd.{info.name}(out=...)")
     if TRACER is not None and (info.op.rng or any(type(a._data) is Value for a in arrays)):
         results = TRACER.apply(entry, arrays)
     else:
@@ -208,10 +251,15 @@ def call_entry(entry: Entry, arrays: list[Any], out: Any = None, ctx: Any = None
         _assign(arrays[in_index], results[out_index])
     visible = results[: entry.visible]
     if out is not None:
-        return _write_out(out, visible, info.name)
-    if len(visible) == 1:
-        return NDArray(visible[0])
-    return [NDArray(r) for r in visible]
+        written = _write_out(out, visible, info.name)
+        if AUTOGRAD.recording and data:
+            targets = list(out) if isinstance(out, list | tuple) else [out]
+            autograd.add_node(entry.run, entry, arrays, data, targets, entry.nondiff)
+        return written
+    wrapped = [NDArray(r) for r in visible]
+    if AUTOGRAD.recording and data:
+        autograd.add_node(entry.run, entry, arrays, data, wrapped, entry.nondiff)
+    return wrapped[0] if len(wrapped) == 1 else wrapped
 
 
 def _context_of(arrays: list[Any]) -> Any:

@@ -40,7 +40,13 @@ def make_op_function(name: str) -> Any:
         *args: Any, out: Any = None, name: Any = None, ctx: Any = None, **kwargs: Any
     ) -> Any:
         # Fast path: all inputs given as NDArrays, no attributes, nothing to write back.
-        if jitted is not None and not kwargs and out is None and _dispatch.TRACER is None:
+        if (
+            jitted is not None
+            and not kwargs
+            and out is None
+            and _dispatch.TRACER is None
+            and not _dispatch.AUTOGRAD.recording
+        ):
             count = len(args)
             if count == 2 and arity == 2:
                 lhs, rhs = args

@@ -7,6 +7,9 @@ reference to that NDArray sees the change, as in MXNet.
 NOTE: MXNet's basic slices (`x[1:3]`, `x[0]`) are views sharing memory with `x`; here a
 slice is a new array, so writing into a slice does not change `x`. Write through the
 parent instead: `x[1:3] = v`.
+
+Autograd (hybrix.autograd): `_ag` is None, the array's Variable (after `attach_grad`), or
+the (TapeNode, output index) that produced it under `autograd.record()`.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from hybrix import autograd
 from hybrix.ir import DType, HybrixError, TypeMismatchError, Value
 from hybrix.ndarray import _dispatch
-from hybrix.ndarray._dispatch import LAST_RESULT, call_entry, entry_for, invoke, op_info
+from hybrix.ndarray._dispatch import AUTOGRAD, LAST_RESULT, call_entry, entry_for, invoke, op_info
 
 __all__ = ["NDArray", "as_ndarray"]
 
@@ -29,7 +33,7 @@ _SCALAR_ENTRIES: dict[tuple, Any] = {}
 class NDArray:
     """An n-dimensional array on a Context, with MXNet's methods and operators."""
 
-    __slots__ = ("__weakref__", "_ctx", "_data")
+    __slots__ = ("__weakref__", "_ag", "_ctx", "_data")
     # numpy defers `np_scalar * nd` to NDArray's reflected operators.
     __array_priority__ = 1000.0
     __array_ufunc__ = None
@@ -37,6 +41,7 @@ class NDArray:
     def __init__(self, data: Any, ctx: Any = None) -> None:
         self._data = data
         self._ctx = ctx
+        self._ag: Any = None
 
     # -- properties -----------------------------------------------------------------
     @property
@@ -131,11 +136,21 @@ class NDArray:
             return self
         if type(self._data) is Value:
             return _call("Cast", self, dtype=DType.from_any(dtype).name)
-        return NDArray(self._data.astype(target), self._ctx)
+        result = NDArray(self._data.astype(target), self._ctx)
+        _record_unary(("astype", target.name), self, result)
+        return result
 
     def copy(self) -> NDArray:
-        # NOTE: jax arrays are immutable and writes rebind, so sharing the buffer is a copy.
-        return NDArray(self._data, self._ctx)
+        # NOTE: a real copy, not a shared buffer: optimizers donate parameter buffers, which
+        # would delete a snapshot that shared them.
+        data = self._data
+        if type(data) is not Value:
+            import jax.numpy as jnp
+
+            data = jnp.array(data, copy=True)
+        result = NDArray(data, self._ctx)
+        _record_unary(("copy",), self, result)
+        return result
 
     def copyto(self, other: Any) -> NDArray:
         """Copy into `other` (an NDArray, converting dtype) or onto a Context."""
@@ -144,18 +159,23 @@ class NDArray:
         if isinstance(other, Context):
             if type(self._data) is Value:
                 return self.copy()
-            return NDArray(_device_put(self._data, other), other)
+            result = NDArray(_device_put(self._data, other), other)
+            _record_unary(("copy",), self, result)
+            return result
         if not isinstance(other, NDArray):
             raise HybrixError(f"copyto expects an NDArray or a Context, got {type(other).__name__}")
         if other is self:
             return other
         if other.shape != self.shape:
             raise HybrixError(f"copyto: shape {self.shape} does not match target {other.shape}")
+        if AUTOGRAD.recording:
+            autograd.check_writable(other, "NDArray.copyto")
         source = self if other.dtype == self.dtype else self.astype(other.dtype)
         data = source._data
         if type(data) is not Value and type(other._data) is not Value:
             data = _device_put(data, other.context)
         _dispatch._assign(other, data)
+        _record_unary(("copy",), source, other)
         return other
 
     def as_in_context(self, context: Any) -> NDArray:
@@ -188,6 +208,39 @@ class NDArray:
         source = self if padded == current else self.reshape(padded)
         return _call("broadcast_to", source, shape=shape)
 
+    # -- autograd (MXNet: NDArray.attach_grad, grad, backward, detach) -------------------
+    def attach_grad(self, grad_req: str = "write", stype: str | None = None) -> None:
+        """Attach a zero gradient buffer (`.grad`) and mark this array as a variable;
+        grad_req 'write' overwrites it on backward, 'add' accumulates, 'null' skips it."""
+        if stype not in (None, "default"):
+            raise HybrixError(
+                f"attach_grad: stype {stype!r} is not supported; hybrix has dense arrays only"
+            )
+        if type(self._data) is Value:
+            raise HybrixError("attach_grad: a traced array has no gradient buffer")
+        import jax.numpy as jnp
+
+        gradient = NDArray(jnp.zeros(self._data.shape, self._data.dtype), self._ctx)
+        autograd.mark_variables([self], [gradient], grad_req)
+
+    @property
+    def grad(self) -> NDArray | None:
+        """The gradient buffer from `attach_grad` (None without one)."""
+        ref = self._ag
+        return ref.grad if type(ref) is autograd.Variable else None
+
+    def backward(
+        self, out_grad: Any = None, retain_graph: bool = False, train_mode: bool = True
+    ) -> None:
+        """Gradients of this array (head gradient `out_grad`, default ones) into the
+        `.grad` of every variable it was computed from under `autograd.record()`."""
+        head_grads = None if out_grad is None else [out_grad]
+        autograd.backward([self], head_grads, retain_graph, train_mode)
+
+    def detach(self) -> NDArray:
+        """The same values, cut from the recorded graph (no gradient flows through)."""
+        return NDArray(self._data, self._ctx)
+
     # -- Python protocol --------------------------------------------------------------
     def __repr__(self) -> str:
         if type(self._data) is Value:
@@ -218,12 +271,22 @@ class NDArray:
     def __getitem__(self, key: Any) -> NDArray:
         from hybrix.ndarray._indexing import getitem
 
-        return getitem(self, key)
+        result = getitem(self, key)
+        if AUTOGRAD.recording and self._ag is not None and type(self._data) is not Value:
+            _record_indexing(self, key, result, None)
+        return result
 
     def __setitem__(self, key: Any, value: Any) -> None:
         from hybrix.ndarray._indexing import setitem
 
+        if not AUTOGRAD.recording or type(self._data) is Value:
+            setitem(self, key, value)
+            return
+        autograd.check_writable(self, "NDArray.__setitem__")
+        old = NDArray(self._data, self._ctx)
         setitem(self, key, value)
+        if isinstance(value, NDArray) and value._ag is not None:
+            _record_indexing(old, key, self, value)
 
     def __getstate__(self) -> dict:
         return {"array": self.asnumpy()}
@@ -233,6 +296,7 @@ class NDArray:
 
         self._data = jnp.asarray(state["array"])
         self._ctx = None
+        self._ag = None
 
     # -- arithmetic (MXNet's op choices: ndarray.py _ufunc_helper) --------------------
     def __add__(self, other: Any) -> Any:
@@ -320,7 +384,7 @@ def _binary(lhs: NDArray, rhs: Any, tensor_op: str | None, scalar_op: str) -> An
         entry = _SCALAR_ENTRIES.get(tensor_op)
         if entry is None:
             entry = _SCALAR_ENTRIES[tensor_op] = entry_for(op_info(tensor_op), _NO_ATTRS)
-        if _dispatch.TRACER is None:
+        if _dispatch.TRACER is None and not AUTOGRAD.recording:
             left, right = lhs._data, rhs._data
             if (left.aval, right.aval) not in entry.seen:
                 entry.check((left, right))
@@ -337,7 +401,7 @@ def _scalar_op(name: str, array: NDArray, scalar: Any) -> NDArray:
     entry = _SCALAR_ENTRIES.get(key)
     if entry is None:
         entry = _SCALAR_ENTRIES[key] = entry_for(op_info(name), {"scalar": float(scalar)})
-    if _dispatch.TRACER is None:
+    if _dispatch.TRACER is None and not AUTOGRAD.recording:
         data = array._data
         if (data.aval,) not in entry.seen:
             entry.check((data,))
@@ -349,8 +413,82 @@ def _scalar_op(name: str, array: NDArray, scalar: Any) -> NDArray:
 def _inplace(target: NDArray, result: Any, symbol: str) -> NDArray:
     if result is NotImplemented:
         raise TypeError(f"unsupported operand for NDArray {symbol}")
+    if AUTOGRAD.recording:
+        autograd.check_writable(target, f"NDArray {symbol}")
     _dispatch._write_out(target, [result._data], symbol)
+    if AUTOGRAD.recording and result._ag is not None and target.dtype == result.dtype:
+        target._ag = result._ag  # the target now is that recorded result
     return target
+
+
+_RECORD_FNS: dict[tuple, Any] = {}
+
+
+def _record_unary(key: tuple, source: NDArray, result: NDArray) -> None:
+    """Record `result` as a copy (or cast) of `source` while recording."""
+    if not AUTOGRAD.recording or source._ag is None or type(source._data) is Value:
+        return
+    fn = _RECORD_FNS.get(key)
+    if fn is None:
+        dtype = np.dtype(key[1]) if key[0] == "astype" else None
+        fn = _RECORD_FNS[key] = (
+            (lambda data: (data,)) if dtype is None else (lambda data: (data.astype(dtype),))
+        )
+    autograd.add_node(fn, fn, [source], [source._data], [result])
+
+
+class _IndexArray:
+    """Stands for an index array in an indexing key's cached template."""
+
+
+def _record_indexing(source: NDArray, key: Any, result: NDArray, value: Any) -> None:
+    """Record `result = source[key]` (value None) or `result = source` with `[key] = value`.
+
+    Index arrays become extra inputs without gradient, so one jitted VJP serves every
+    key of the same structure.
+    """
+    from hybrix.ndarray._indexing import _expand_key, _index_array, _is_advanced
+
+    template: list[Any] = []
+    index_arrays = []
+    for item in _expand_key(key, source.ndim):
+        if _is_advanced(item):
+            template.append(_IndexArray)
+            index_arrays.append(_index_array(item))
+        elif isinstance(item, slice):
+            template.append((item.start, item.stop, item.step))
+        else:
+            template.append(item)
+    cache_key = ("setitem" if value is not None else "getitem", tuple(template))
+    fn = _RECORD_FNS.get(cache_key)
+    if fn is None:
+        fn = _RECORD_FNS[cache_key] = _indexing_fn(cache_key[1], value is not None)
+    inputs = [source] if value is None else [source, value]
+    primals = [array._data for array in inputs] + index_arrays
+    autograd.add_node(fn, fn, inputs, primals, [result])
+
+
+def _indexing_fn(template: tuple, assign: bool) -> Any:
+    def jax_key(index_arrays: Any) -> tuple:
+        arrays = iter(index_arrays)
+        return tuple(
+            next(arrays) if item is _IndexArray else slice(*item) if type(item) is tuple else item
+            for item in template
+        )
+
+    def getitem(data: Any, *index_arrays: Any) -> tuple:
+        result = data[jax_key(index_arrays)]
+        return (result.reshape((1,)) if result.ndim == 0 else result,)
+
+    def setitem(data: Any, value: Any, *index_arrays: Any) -> tuple:
+        key = jax_key(index_arrays)
+        target_shape = data[key].shape
+        value = value.astype(data.dtype)
+        if value.shape != target_shape and value.size == int(np.prod(target_shape)):
+            value = value.reshape(target_shape)
+        return (data.at[key].set(value),)
+
+    return setitem if assign else getitem
 
 
 def _call(op_name: str, *args: Any, **kwargs: Any) -> Any:
