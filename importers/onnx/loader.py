@@ -44,7 +44,13 @@ _DTYPES = {
 
 
 class OnnxImportError(HybrixError):
-    """An ONNX model, node or attribute hybrix cannot import."""
+    """An ONNX model, node or attribute hybrix cannot import.
+
+    `needs_constant` names the graph input that would have to be a constant (a shape, K
+    or RNN weights fed as an input), when that is the reason; see load(constants=...).
+    """
+
+    needs_constant: str | None = None
 
 
 def dtype_of(code: int, where: str) -> DType:
@@ -128,6 +134,7 @@ class Context:
         self.where = where
         self.values: dict[str, Value] = {}
         self.node: onnx.NodeProto | None = None
+        self._graph_inputs: dict[int, str] = {}  # id(Value) -> ONNX graph input name
         self._counter = 0
 
     # -- graph level -----------------------------------------------------------------------
@@ -140,9 +147,9 @@ class Context:
             self.values[name] = self.graph.add_constant(self._fresh(name), np.asarray(array))
         for info in proto.input:
             if info.name not in self.values:
-                self.values[info.name] = self.graph.add_input(
-                    self._fresh(info.name), self._type(info)
-                )
+                value = self.graph.add_input(self._fresh(info.name), self._type(info))
+                self.values[info.name] = value
+                self._graph_inputs[id(value)] = info.name
         for node in proto.node:
             self._convert(node)
         outputs = []
@@ -247,7 +254,12 @@ class Context:
     def const_of(self, value: Value | None, what: str) -> np.ndarray:
         """The data of an input that must be a constant (shapes, axes, pads, K)."""
         if value is None or value.const is None:
-            self.fail(f"input {what} must be a constant (an initializer or a Constant node)")
+            error = OnnxImportError(
+                f"{self.describe()}: input {what} must be a constant (an initializer or a "
+                "Constant node)"
+            )
+            error.needs_constant = self._graph_inputs.get(id(value))
+            raise error
         return np.asarray(value.const)
 
     def optional_const(self, value: Value | None, what: str) -> np.ndarray | None:

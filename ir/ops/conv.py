@@ -664,3 +664,156 @@ def _pool_lower(jx: Any, data: Any, **attrs: Any) -> Any:
     elif pool_type == "lp":
         total = _lp_root(total, p_value, jnp.sqrt, jnp.cbrt)
     return total
+
+
+# -- ONNX ----------------------------------------------------------------------------------
+def _onnx_to_first(o: Any, data: Any, last: bool) -> Any:
+    """A channels-last tensor as channels-first (ONNX's Conv and pooling are NC...)."""
+    if not last:
+        return data
+    rank = data.rank
+    return o.Transpose(data, perm=[0, rank - 1, *range(1, rank - 1)])
+
+
+def _onnx_to_last(o: Any, data: Any, last: bool, rank: int) -> Any:
+    if not last:
+        return data
+    return o.Transpose(data, perm=[0, *range(2, rank), 1])
+
+
+@convolution.onnx
+def _conv_onnx(
+    o: Any,
+    data: Any,
+    weight: Any,
+    bias: Any = None,
+    *,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilate: tuple[int, ...],
+    pad: tuple[int, ...],
+    num_group: int,
+    no_bias: bool,
+    layout: str | None,
+    **ignored: Any,
+) -> Any:
+    window = _window(kernel, stride, dilate, pad)
+    last = _channels_last(layout, window.rank)
+    x = _onnx_to_first(o, data, last)
+    w = _onnx_to_first(o, weight, last)  # (O, *k, I/g) -> (O, I/g, *k)
+    out = o.Conv(
+        x,
+        w,
+        None if no_bias else bias,
+        kernel_shape=window.kernel,
+        strides=window.stride,
+        dilations=window.dilate,
+        pads=window.pad * 2,
+        group=num_group,
+    )
+    return _onnx_to_last(o, out, last, data.rank)
+
+
+@deconvolution.onnx
+def _deconv_onnx(
+    o: Any,
+    data: Any,
+    weight: Any,
+    bias: Any = None,
+    *,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilate: tuple[int, ...],
+    pad: tuple[int, ...],
+    adj: tuple[int, ...],
+    target_shape: tuple[int, ...],
+    num_group: int,
+    no_bias: bool,
+    layout: str | None,
+    **ignored: Any,
+) -> Any:
+    window = _window(kernel, stride, dilate, pad)
+    last = _channels_last(layout, window.rank)
+    spatial = _split(data.shape, last)[2]
+    if any(target_shape) and not all(isinstance(n, int) for n in spatial):
+        o.fail("target_shape with a symbolic spatial size has no static ONNX padding")
+    pads, adjs = _deconv_padding(window, spatial, adj, target_shape)
+    # NOTE: MXNet's weight (C, O/g, *k) is ONNX ConvTranspose's (C, M/g, *k) already
+    out = o.ConvTranspose(
+        _onnx_to_first(o, data, last),
+        _onnx_to_first(o, weight, last),
+        None if no_bias else bias,
+        kernel_shape=window.kernel,
+        strides=window.stride,
+        dilations=window.dilate,
+        pads=pads * 2,
+        output_padding=adjs,
+        group=num_group,
+    )
+    return _onnx_to_last(o, out, last, data.rank)
+
+
+@pooling.onnx
+def _pool_onnx(o: Any, data: Any, **attrs: Any) -> Any:
+    pool_type = attrs["pool_type"]
+    last = _pool_window(data.shape, attrs)[1]
+    rank = data.rank
+    x = _onnx_to_first(o, data, last)
+    if attrs["global_pool"]:
+        out = _global_pool_onnx(o, x, pool_type, attrs["p_value"], rank)
+    else:
+        spatial = _split(data.shape, last)[2]
+        if not all(isinstance(n, int) for n in spatial):
+            o.fail("pooling over a symbolic spatial size needs static window padding")
+        out = _window_pool_onnx(o, x, _pool_plan(data.shape, attrs), attrs)
+    return _onnx_to_last(o, out, last, rank)
+
+
+def _global_pool_onnx(o: Any, x: Any, pool_type: str, p_value: int | None, rank: int) -> Any:
+    spatial = list(range(2, rank))
+    if pool_type == "max":
+        return o.GlobalMaxPool(x)
+    if pool_type == "avg":
+        return o.GlobalAveragePool(x)
+    if pool_type == "sum":
+        return o.reduce("ReduceSum", x, spatial, keepdims=True)
+    total = o.reduce("ReduceSum", _lp_power_onnx(o, x, p_value), spatial, keepdims=True)
+    return _lp_root_onnx(o, total, p_value)
+
+
+def _window_pool_onnx(o: Any, x: Any, plan: _PoolPlan, attrs: dict[str, Any]) -> Any:
+    """Explicit pads (MXNet's pad, plus the extra high side of 'full'/'same') instead of
+    ceil_mode, so the output size is MXNet's whatever the ONNX version's ceil rules."""
+    window, pool_type = plan.window, attrs["pool_type"]
+    pads = list(window.pad) + [p + e for p, e in zip(window.pad, plan.extra, strict=True)]
+    common = {"kernel_shape": window.kernel, "strides": window.stride}
+    if pool_type == "max":
+        return o.MaxPool(x, pads=pads, **common)
+    if pool_type == "avg" and attrs["count_include_pad"] is False:
+        return o.AveragePool(x, pads=pads, count_include_pad=0, **common)
+    if pool_type == "avg":
+        # MXNet counts the cells of pad but not of the extra 'full' padding: pad with zeros
+        # first, then average with only the extra as (uncounted) ONNX padding
+        if any(window.pad):
+            x = o.Pad(x, o.ints([0, 0, *window.pad, 0, 0, *window.pad]), o.scalar(0, x.dtype))
+        extra = [0] * window.rank + list(plan.extra)
+        return o.AveragePool(x, pads=extra, count_include_pad=0, **common)
+    if pool_type == "lp":
+        x = _lp_power_onnx(o, x, attrs["p_value"])
+    # sum: the average over the whole (padded) window times its size
+    mean = o.AveragePool(x, pads=pads, count_include_pad=1, **common)
+    total = o.Mul(mean, o.scalar(int(np.prod(window.kernel)), x.dtype))
+    return _lp_root_onnx(o, total, attrs["p_value"]) if pool_type == "lp" else total
+
+
+def _lp_power_onnx(o: Any, x: Any, p_value: int | None) -> Any:
+    # NOTE: MXNet sums x**p without |x| (ONNX LpPool takes |x|), so the power is explicit
+    return x if p_value == 1 else o.Pow(x, o.scalar(p_value, x.dtype))
+
+
+def _lp_root_onnx(o: Any, total: Any, p_value: int | None) -> Any:
+    if p_value == 1:
+        return total
+    if p_value == 2:
+        return o.Sqrt(total)
+    return o.Mul(o.Sign(total), o.Pow(o.Abs(total), o.scalar(1 / 3, total.dtype)))

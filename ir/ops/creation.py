@@ -101,6 +101,26 @@ def _scalar(value: float, dtype: DType) -> np.ndarray:
     return np.array(value).astype(dtype.numpy)
 
 
+def _filled_onnx(o: Any, shape: tuple[int, ...], value: np.ndarray) -> Any:
+    """ConstantOfShape: a small node instead of a (possibly large) initializer."""
+    return o.ConstantOfShape(o.ints(shape), value=o.tensor_attr(value.reshape(1)))
+
+
+@zeros.onnx
+def _zeros_onnx(o: Any, *, shape: tuple[int, ...], dtype: DType, **_: Any) -> Any:
+    return _filled_onnx(o, shape, np.zeros((), dtype.numpy))
+
+
+@ones.onnx
+def _ones_onnx(o: Any, *, shape: tuple[int, ...], dtype: DType, **_: Any) -> Any:
+    return _filled_onnx(o, shape, np.ones((), dtype.numpy))
+
+
+@full.onnx
+def _full_onnx(o: Any, *, shape: tuple[int, ...], value: float, dtype: DType, **_: Any) -> Any:
+    return _filled_onnx(o, shape, _scalar(value, dtype))
+
+
 # -- _arange ------------------------------------------------------------------------------
 arange = defop(
     "_arange",
@@ -185,6 +205,11 @@ def _arange_lower(
     return jnp.asarray(_scalar(start, dtype)) + positions * jnp.asarray(_scalar(step, dtype))
 
 
+@arange.onnx
+def _arange_onnx(o: Any, **attrs: Any) -> Any:
+    return o.const(_arange_ref(**attrs))  # fixed by the attributes: an initializer
+
+
 # -- _eye ---------------------------------------------------------------------------------
 eye = defop(
     "_eye",
@@ -209,6 +234,11 @@ def _eye_ref(*, N: int, M: int, k: int, dtype: DType, **_: Any) -> np.ndarray:
 @eye.lower
 def _eye_lower(jx: Any, *, N: int, M: int, k: int, dtype: DType, **_: Any) -> Any:
     return jx.jnp.eye(N, M or N, k, dtype=dtype.numpy)
+
+
+@eye.onnx
+def _eye_onnx(o: Any, **attrs: Any) -> Any:
+    return o.const(_eye_ref(**attrs))
 
 
 # -- _linspace ----------------------------------------------------------------------------
@@ -255,3 +285,8 @@ def _linspace_lower(
 ) -> Any:
     step = _linspace_step(start, stop, num, endpoint)
     return (start + step * jx.jnp.arange(num)).astype(dtype.numpy)
+
+
+@linspace.onnx
+def _linspace_onnx(o: Any, **attrs: Any) -> Any:
+    return o.const(_linspace_ref(**attrs))

@@ -92,6 +92,67 @@ for _key, (_fn, _formula) in _LOGIC.items():
     _BINARY[_key] = (_np_logic(getattr(np, _fn)), _jax_logic(_fn), f"1 if {_formula} else 0")
 
 
+# -- ONNX forms of the binary kernels (o: the ONNX node builder, see compiler/onnx) ----------
+def _onnx_mod(o: Any, a: Any, b: Any) -> Any:
+    """MXNet's mod: the sign of the divisor, 0 where the divisor is 0."""
+    zero = o.scalar(0, a.dtype)
+    divisor_zero = o.Equal(b, zero)
+    safe = o.Where(divisor_zero, o.scalar(1, a.dtype), b)
+    if a.dtype.is_float:
+        # NOTE: ONNX Mod on floats needs fmod=1 (sign of the dividend); move to the divisor's
+        rest = o.Mod(a, safe, fmod=1)
+        flip = o.And(o.Not(o.Equal(rest, zero)), o.Xor(o.Less(rest, zero), o.Less(safe, zero)))
+        rest = o.Where(flip, o.Add(rest, safe), rest)
+    else:
+        rest = o.Mod(a, safe, fmod=0)
+    return o.Where(divisor_zero, zero, rest)
+
+
+def _onnx_hypot(o: Any, a: Any, b: Any) -> Any:
+    return o.Sqrt(o.Add(o.Mul(a, a), o.Mul(b, b)))
+
+
+def _onnx_compare(op_type: str, negate: bool = False) -> Kernel:
+    def kernel(o: Any, a: Any, b: Any) -> Any:
+        result = o.node(op_type, [a, b])
+        return o.cast(o.Not(result) if negate else result, a.dtype)
+
+    return kernel
+
+
+def _onnx_logic(op_type: str) -> Kernel:
+    def kernel(o: Any, a: Any, b: Any) -> Any:
+        return o.cast(o.node(op_type, [o.cast(a, DType.bool), o.cast(b, DType.bool)]), a.dtype)
+
+    return kernel
+
+
+def _onnx_op(op_type: str) -> Kernel:
+    return lambda o, a, b: o.node(op_type, [a, b])
+
+
+_ONNX_BINARY: dict[str, Kernel] = {
+    "add": _onnx_op("Add"),
+    "sub": _onnx_op("Sub"),
+    "mul": _onnx_op("Mul"),
+    "div": _onnx_op("Div"),  # NOTE: integer Div truncates toward zero, as C and MXNet
+    "mod": _onnx_mod,
+    "power": _onnx_op("Pow"),
+    "maximum": _onnx_op("Max"),
+    "minimum": _onnx_op("Min"),
+    "hypot": _onnx_hypot,
+    "equal": _onnx_compare("Equal"),
+    "not_equal": _onnx_compare("Equal", negate=True),
+    "greater": _onnx_compare("Greater"),
+    "greater_equal": _onnx_compare("GreaterOrEqual"),
+    "lesser": _onnx_compare("Less"),
+    "lesser_equal": _onnx_compare("LessOrEqual"),
+    "logical_and": _onnx_logic("And"),
+    "logical_or": _onnx_logic("Or"),
+    "logical_xor": _onnx_logic("Xor"),
+}
+
+
 # -- binary ops: same shape and broadcasting -------------------------------------------
 def _same_shape(lhs: TensorType, rhs: TensorType, **attrs: object) -> TensorType:
     dtype = same_dtype(lhs, rhs)
@@ -118,6 +179,8 @@ def _def_binary(
     )
     op.ref(lambda lhs, rhs: numpy_kernel(lhs, rhs))
     op.lower(lambda jx, lhs, rhs: jax_kernel(jx, lhs, rhs))
+    onnx_kernel = _ONNX_BINARY[key]
+    op.onnx(lambda o, lhs, rhs: onnx_kernel(o, lhs, rhs))
     return op
 
 
@@ -212,6 +275,10 @@ def _def_scalar(name: str, alias: str, key: str, scalar_first: bool) -> None:
     def _lower(jx: Any, data: Any, *, scalar: float, is_int: bool) -> Any:
         return jax_kernel(jx, *operands(data, jx.jnp.asarray(scalar).astype(data.dtype)))
 
+    @op.onnx
+    def _onnx(o: Any, data: Any, *, scalar: float, is_int: bool) -> Any:
+        return _ONNX_BINARY[key](o, *operands(data, o.scalar(scalar, data.dtype)))
+
 
 for _scalar_row in _SCALAR:
     _def_scalar(*_scalar_row)
@@ -239,6 +306,15 @@ def _smooth_l1_lower(jx: Any, data: Any, *, scalar: float) -> Any:
     sigma2 = scalar * scalar
     quadratic = 0.5 * sigma2 * data * data
     return jx.jnp.where(jx.jnp.abs(data) < 1.0 / sigma2, quadratic, jx.jnp.abs(data) - 0.5 / sigma2)
+
+
+@smooth_l1.onnx
+def _smooth_l1_onnx(o: Any, data: Any, *, scalar: float) -> Any:
+    sigma2 = scalar * scalar
+    size = o.Abs(data)
+    quadratic = o.Mul(o.scalar(0.5 * sigma2, data.dtype), o.Mul(data, data))
+    linear = o.Sub(size, o.scalar(0.5 / sigma2, data.dtype))
+    return o.Where(o.Less(size, o.scalar(1.0 / sigma2, data.dtype)), quadratic, linear)
 
 
 # -- unary math ----------------------------------------------------------------------
@@ -322,6 +398,204 @@ _UNARY: list[tuple[str, Kernel, Kernel | str, str, tuple[str, ...]]] = [
 ]
 
 
+# -- ONNX forms of the unary kernels -------------------------------------------------------
+def _onnx_unary(op_type: str) -> Kernel:
+    return lambda o, data: o.node(op_type, [data])
+
+
+def _onnx_times(factor: float) -> Kernel:
+    return lambda o, data: o.Mul(data, o.scalar(factor, data.dtype))
+
+
+def _onnx_log_base(base: float) -> Kernel:
+    return lambda o, data: o.Div(o.Log(data), o.scalar(math.log(base), data.dtype))
+
+
+def _onnx_cbrt(o: Any, data: Any) -> Any:
+    third = o.scalar(1.0 / 3.0, data.dtype)
+    return o.Mul(o.Sign(data), o.Pow(o.Abs(data), third))
+
+
+def _onnx_trunc(o: Any, data: Any) -> Any:
+    return o.Mul(o.Sign(data), o.Floor(o.Abs(data)))
+
+
+def _onnx_round(o: Any, data: Any) -> Any:
+    """Half away from zero (C roundf); ONNX Round rounds half to even."""
+    floor = o.Floor(data)
+    fraction = o.Sub(data, floor)
+    half = o.scalar(0.5, data.dtype)
+    up = o.Or(
+        o.Greater(fraction, half),
+        o.And(o.Equal(fraction, half), o.GreaterOrEqual(data, o.scalar(0, data.dtype))),
+    )
+    return o.Where(up, o.Add(floor, o.scalar(1, data.dtype)), floor)
+
+
+def _onnx_fill(value: float) -> Kernel:
+    def kernel(o: Any, data: Any) -> Any:
+        fill = np.full((1,), value, data.dtype.numpy)
+        return o.ConstantOfShape(o.Shape(data), value=o.tensor_attr(fill))
+
+    return kernel
+
+
+def _onnx_logical_not(o: Any, data: Any) -> Any:
+    return o.cast(o.Not(o.cast(data, DType.bool)), data.dtype)
+
+
+# Lanczos approximation (g=7, n=9), in float64: gamma and log-gamma have no ONNX op
+_LANCZOS = (
+    0.99999999999980993,
+    676.5203681218851,
+    -1259.1392167224028,
+    771.32342877765313,
+    -176.61502916214059,
+    12.507343278686905,
+    -0.13857109526572012,
+    9.9843695780195716e-6,
+    1.5056327351493116e-7,
+)
+
+
+def _onnx_lanczos_log(o: Any, x: Any) -> Any:
+    """log gamma(x) for x >= 0.5 (x float64): the Lanczos series."""
+    z = o.Sub(x, o.scalar(1, DType.float64))
+    series = o.scalar(_LANCZOS[0], DType.float64)
+    for i, c in enumerate(_LANCZOS[1:], start=1):
+        series = o.Add(
+            series, o.Div(o.scalar(c, DType.float64), o.Add(z, o.scalar(i, DType.float64)))
+        )
+    t = o.Add(z, o.scalar(7.5, DType.float64))
+    half_log_2pi = o.scalar(0.5 * math.log(2 * math.pi), DType.float64)
+    power = o.Mul(o.Add(z, o.scalar(0.5, DType.float64)), o.Log(t))
+    return o.Add(o.Add(half_log_2pi, o.Sub(power, t)), o.Log(series))
+
+
+def _onnx_gamma_parts(o: Any, data: Any) -> tuple[Any, Any]:
+    """(log |gamma(x)|, sign of gamma(x)) in float64, with the reflection for x < 0.5."""
+    x = o.cast(data, DType.float64)
+    half = o.scalar(0.5, DType.float64)
+    small = o.Less(x, half)
+    one = o.scalar(1, DType.float64)
+    mirrored = o.Where(small, o.Sub(one, x), x)
+    log_gamma = _onnx_lanczos_log(o, mirrored)
+    sine = o.Sin(o.Mul(o.scalar(math.pi, DType.float64), x))
+    reflected = o.Sub(
+        o.Sub(o.scalar(math.log(math.pi), DType.float64), o.Log(o.Abs(sine))), log_gamma
+    )
+    sign = o.Where(small, o.Sign(sine), one)
+    return o.Where(small, reflected, log_gamma), sign
+
+
+def _onnx_gamma(o: Any, data: Any) -> Any:
+    log_gamma, sign = _onnx_gamma_parts(o, data)
+    return o.cast(o.Mul(sign, o.Exp(log_gamma)), data.dtype)
+
+
+def _onnx_gammaln(o: Any, data: Any) -> Any:
+    return o.cast(_onnx_gamma_parts(o, data)[0], data.dtype)
+
+
+def _onnx_erfinv(o: Any, data: Any) -> Any:
+    """Giles' single-precision erfinv approximation, evaluated in float64 and refined by two
+    Newton steps on erf (ONNX has Erf but no inverse)."""
+    x = o.cast(data, DType.float64)
+    one = o.scalar(1, DType.float64)
+    w = o.Neg(o.Log(o.Mul(o.Sub(one, x), o.Add(one, x))))
+    central = _onnx_poly(o, o.Sub(w, o.scalar(2.5, DType.float64)), _ERFINV_CENTRAL)
+    tail = _onnx_poly(o, o.Sub(o.Sqrt(w), o.scalar(3.0, DType.float64)), _ERFINV_TAIL)
+    y = o.Mul(o.Where(o.Less(w, o.scalar(5.0, DType.float64)), central, tail), x)
+    scale = o.scalar(math.sqrt(math.pi) / 2, DType.float64)
+    for _ in range(2):
+        # NOTE: onnxruntime's CPU Erf is float32 only
+        erf = o.cast(o.Erf(o.cast(y, DType.float32)), DType.float64)
+        step = o.Mul(o.Sub(erf, x), o.Mul(scale, o.Exp(o.Mul(y, y))))
+        y = o.Sub(y, step)
+    return o.cast(y, data.dtype)
+
+
+def _onnx_poly(o: Any, t: Any, coefficients: tuple[float, ...]) -> Any:
+    result = o.scalar(coefficients[0], DType.float64)
+    for c in coefficients[1:]:
+        result = o.Add(o.Mul(result, t), o.scalar(c, DType.float64))
+    return result
+
+
+_ERFINV_CENTRAL = (
+    2.81022636e-08,
+    3.43273939e-07,
+    -3.5233877e-06,
+    -4.39150654e-06,
+    0.00021858087,
+    -0.00125372503,
+    -0.00417768164,
+    0.246640727,
+    1.50140941,
+)
+_ERFINV_TAIL = (
+    -0.000200214257,
+    0.000100950558,
+    0.00134934322,
+    -0.00367342844,
+    0.00573950773,
+    -0.0076224613,
+    0.00943887047,
+    1.00167406,
+    2.83297682,
+)
+
+_ONNX_UNARY: dict[str, Kernel] = {
+    "negative": _onnx_unary("Neg"),
+    "reciprocal": _onnx_unary("Reciprocal"),
+    "abs": _onnx_unary("Abs"),
+    "sign": _onnx_unary("Sign"),
+    "square": lambda o, data: o.Mul(data, data),
+    "sqrt": _onnx_unary("Sqrt"),
+    "rsqrt": lambda o, data: o.Reciprocal(o.Sqrt(data)),
+    "cbrt": _onnx_cbrt,
+    "rcbrt": lambda o, data: o.Reciprocal(_onnx_cbrt(o, data)),
+    "exp": _onnx_unary("Exp"),
+    "expm1": lambda o, data: o.Sub(o.Exp(data), o.scalar(1, data.dtype)),
+    "log": _onnx_unary("Log"),
+    "log2": _onnx_log_base(2.0),
+    "log10": _onnx_log_base(10.0),
+    "log1p": lambda o, data: o.Log(o.Add(data, o.scalar(1, data.dtype))),
+    "sin": _onnx_unary("Sin"),
+    "cos": _onnx_unary("Cos"),
+    "tan": _onnx_unary("Tan"),
+    "arcsin": _onnx_unary("Asin"),
+    "arccos": _onnx_unary("Acos"),
+    "arctan": _onnx_unary("Atan"),
+    "sinh": _onnx_unary("Sinh"),
+    "cosh": _onnx_unary("Cosh"),
+    "tanh": _onnx_unary("Tanh"),
+    "arcsinh": _onnx_unary("Asinh"),
+    "arccosh": _onnx_unary("Acosh"),
+    "arctanh": _onnx_unary("Atanh"),
+    "degrees": _onnx_times(180.0 / math.pi),
+    "radians": _onnx_times(math.pi / 180.0),
+    "floor": _onnx_unary("Floor"),
+    "ceil": _onnx_unary("Ceil"),
+    "round": _onnx_round,
+    "rint": _onnx_unary("Round"),  # ONNX Round: half to even, as rint
+    "fix": _onnx_trunc,
+    "trunc": _onnx_trunc,
+    "sigmoid": _onnx_unary("Sigmoid"),
+    "relu": _onnx_unary("Relu"),
+    "softsign": _onnx_unary("Softsign"),
+    "erf": _onnx_unary("Erf"),
+    "erfinv": _onnx_erfinv,
+    "gamma": _onnx_gamma,
+    "gammaln": _onnx_gammaln,
+    "ones_like": _onnx_fill(1),
+    "zeros_like": _onnx_fill(0),
+    "identity": _onnx_unary("Identity"),
+    "logical_not": _onnx_logical_not,
+    "BlockGrad": _onnx_unary("Identity"),
+}
+
+
 def _def_unary(
     name: str,
     numpy_kernel: Kernel,
@@ -342,6 +616,7 @@ def _def_unary(
     )
     op.ref(lambda data: numpy_kernel(data))
     op.lower(lambda jx, data: jax_fn(jx, data))
+    op.onnx(_ONNX_UNARY[name])
     return op
 
 
@@ -387,6 +662,11 @@ def _clip_lower(jx: Any, data: Any, *, a_min: float, a_max: float) -> Any:
     return jx.jnp.minimum(jx.jnp.maximum(data, a_min), a_max)
 
 
+@clip.onnx
+def _clip_onnx(o: Any, data: Any, *, a_min: float, a_max: float) -> Any:
+    return o.Min(o.Max(data, o.scalar(a_min, data.dtype)), o.scalar(a_max, data.dtype))
+
+
 def _where_infer(condition: TensorType, x: TensorType, y: TensorType) -> TensorType:
     dtype = same_dtype(x, y)
     if x.shape != y.shape:
@@ -425,6 +705,14 @@ def _where_lower(jx: Any, condition: Any, x: Any, y: Any) -> Any:
     return jx.jnp.where(_row_mask(condition, x.ndim), x, y)
 
 
+@where.onnx
+def _where_onnx(o: Any, condition: Any, x: Any, y: Any) -> Any:
+    mask = o.cast(condition, DType.bool)
+    if condition.rank < x.rank:
+        mask = o.unsqueeze(mask, range(condition.rank, x.rank))
+    return o.Where(mask, x, y)
+
+
 Cast = defop(
     "Cast",
     inputs=["data"],
@@ -443,6 +731,11 @@ def _cast_ref(data: np.ndarray, *, dtype: DType) -> np.ndarray:
 @Cast.lower
 def _cast_lower(jx: Any, data: Any, *, dtype: DType) -> Any:
     return data.astype(dtype.numpy)
+
+
+@Cast.onnx
+def _cast_onnx(o: Any, data: Any, *, dtype: DType) -> Any:
+    return o.Cast(data, to=o.dtype_code(dtype))
 
 
 def _add_n_infer(*args: TensorType, num_args: int | None) -> TensorType:
@@ -476,3 +769,8 @@ def _add_n_ref(*args: np.ndarray, num_args: int | None) -> np.ndarray:
 @add_n.lower
 def _add_n_lower(jx: Any, *args: Any, num_args: int | None) -> Any:
     return functools.reduce(lambda a, b: a + b, args)
+
+
+@add_n.onnx
+def _add_n_onnx(o: Any, *args: Any, num_args: int | None) -> Any:
+    return o.Sum(*args)

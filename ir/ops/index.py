@@ -379,3 +379,103 @@ def _argsort_lower(jx: Any, data: Any, *, axis: int | None, is_ascend: bool, dty
     keys = flat if is_ascend else _descending_keys(jx.jnp, flat)
     order = jx.jnp.argsort(keys, axis=-1, stable=True)
     return _from_last(jx.jnp, order.astype(dtype.numpy), axis)
+
+
+# -- ONNX ---------------------------------------------------------------------------------
+def _axis_size_onnx(o: Any, data: Any, axis: int) -> Any:
+    """The size of `data` along `axis` as a 0-d int64 (read at run time when symbolic)."""
+    size = data.shape[axis]
+    if isinstance(size, int):
+        return o.scalar(size, DType.int64)
+    return o.squeeze(o.Shape(data, start=axis, end=axis + 1), [0])
+
+
+def _bound_onnx(o: Any, indices: Any, size: Any, mode: str) -> Any:
+    """_bound in ONNX: int64 indices (truncated) clipped or wrapped into [0, size)."""
+    index = o.cast(indices, DType.int64)
+    if mode == "wrap":
+        return o.Mod(index, size, fmod=0)  # fmod=0: the divisor's sign, as Python's %
+    return o.Clip(index, o.scalar(0, DType.int64), o.Sub(size, o.scalar(1, DType.int64)))
+
+
+@take.onnx
+def _take_onnx(o: Any, a: Any, indices: Any, *, axis: int, mode: str, **_: Any) -> Any:
+    axis = normalize_axis(axis, a.rank)
+    index = _bound_onnx(o, indices, _axis_size_onnx(o, a, axis), mode)
+    return o.Gather(a, index, axis=axis)
+
+
+@pick.onnx
+def _pick_onnx(o: Any, data: Any, index: Any, *, axis: int, keepdims: bool, mode: str) -> Any:
+    axis = normalize_axis(axis, data.rank)
+    bounded = _bound_onnx(o, index, _axis_size_onnx(o, data, axis), mode)
+    if index.rank < data.rank:
+        bounded = o.unsqueeze(bounded, [axis])
+    picked = o.GatherElements(data, bounded, axis=axis)
+    return picked if keepdims else o.squeeze(picked, [axis])
+
+
+@one_hot.onnx
+def _one_hot_onnx(
+    o: Any, indices: Any, *, depth: int, on_value: float, off_value: float, dtype: DType
+) -> Any:
+    # NOTE: not ONNX OneHot, which counts negative indices from the end; MXNet gives off_value
+    hot = o.Equal(o.unsqueeze(o.cast(indices, DType.int64), [indices.rank]), o.ints(range(depth)))
+    return o.Where(hot, o.scalar(on_value, dtype), o.scalar(off_value, dtype))
+
+
+@gather_nd.onnx
+def _gather_nd_onnx(o: Any, data: Any, indices: Any) -> Any:
+    count = indices.shape[0]
+    sizes = [data.shape[i] for i in range(count)]
+    if not all(isinstance(s, int) for s in sizes):
+        o.fail(f"gather_nd over symbolic dimensions {sizes} is not supported")
+    # MXNet's indices are (M, ...); ONNX GatherND's are (..., M)
+    index = o.cast(indices, DType.int64)
+    index = o.Transpose(index, perm=[*range(1, indices.rank), 0])
+    return o.GatherND(data, o.Mod(index, o.ints(sizes), fmod=0))
+
+
+def _ordered_onnx(
+    o: Any, data: Any, axis: int | None, k: int, largest: bool
+) -> tuple[Any, Any, Any, int]:
+    """(values, int64 indices, the data as searched, axis searched) of ONNX TopK, which puts
+    equal values in index order for both directions, as MXNet's stable sort."""
+    if axis is None:
+        x, position = o.Reshape(data, o.ints([-1])), 0
+        length: Dim = num_elements(data.shape)
+    else:
+        position = normalize_axis(axis, data.rank)
+        x, length = data, data.shape[position]
+    if k >= 1:
+        count = o.ints([k])
+    elif isinstance(length, int):
+        count = o.ints([length])
+    else:
+        count = o.Shape(x, start=position, end=position + 1)
+    values, index = o.TopK(x, count, axis=position, largest=int(largest), sorted=1, outputs=2)
+    return values, index, x, position
+
+
+@topk.onnx
+def _topk_onnx(
+    o: Any, data: Any, *, axis: int | None, k: int, ret_typ: str, is_ascend: bool, dtype: DType
+) -> Any:
+    values, index, x, position = _ordered_onnx(o, data, axis, k, largest=not is_ascend)
+    if ret_typ == "mask":
+        zeros = o.ConstantOfShape(o.Shape(x), value=o.tensor_attr(np.zeros(1, data.dtype.numpy)))
+        ones = o.ConstantOfShape(o.Shape(index), value=o.tensor_attr(np.ones(1, data.dtype.numpy)))
+        mask = o.ScatterElements(zeros, index, ones, axis=position)
+        return o.Reshape(mask, o.Shape(data)) if axis is None else mask
+    indices = o.cast(index, dtype)
+    return {"value": values, "indices": indices, "both": (values, indices)}[ret_typ]
+
+
+@sort.onnx
+def _sort_onnx(o: Any, data: Any, *, axis: int | None, is_ascend: bool) -> Any:
+    return _ordered_onnx(o, data, axis, 0, largest=not is_ascend)[0]
+
+
+@argsort.onnx
+def _argsort_onnx(o: Any, data: Any, *, axis: int | None, is_ascend: bool, dtype: DType) -> Any:
+    return o.cast(_ordered_onnx(o, data, axis, 0, largest=not is_ascend)[1], dtype)

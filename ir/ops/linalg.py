@@ -240,3 +240,56 @@ def _gemm2_lower(
     jx: Any, a: Any, b: Any, *, transpose_a: bool, transpose_b: bool, alpha: float, axis: int
 ) -> Any:
     return _gemm2(jx.jnp, a, b, transpose_a, transpose_b, alpha, axis % a.ndim)
+
+
+# -- ONNX ---------------------------------------------------------------------------------
+def _swap_perm(rank: int, first: int, second: int) -> list[int]:
+    perm = list(range(rank))
+    perm[first], perm[second] = perm[second], perm[first]
+    return perm
+
+
+def _transposed_onnx(o: Any, value: Any, transpose: bool, rank: int) -> Any:
+    """The last two axes of a rank-`rank` value swapped, when asked."""
+    return o.Transpose(value, perm=_swap_perm(rank, -1, -2)) if transpose else value
+
+
+@dot.onnx
+def _dot_onnx(o: Any, lhs: Any, rhs: Any, *, transpose_a: bool, transpose_b: bool, **_: Any) -> Any:
+    # as a matrix product: lhs (kept, K) @ rhs (K, kept), then MXNet's output shape
+    left = o.Transpose(lhs, perm=[*range(1, lhs.rank), 0]) if transpose_a else lhs
+    right = o.Transpose(rhs, perm=[rhs.rank - 1, *range(rhs.rank - 1)]) if transpose_b else rhs
+    left = o.Flatten(left, axis=lhs.rank - 1)
+    right = o.Flatten(right, axis=1)
+    return o.reshape(o.MatMul(left, right), o.output_types[0].shape, like=[lhs, rhs])
+
+
+@batch_dot.onnx
+def _batch_dot_onnx(
+    o: Any, lhs: Any, rhs: Any, *, transpose_a: bool, transpose_b: bool, **_: Any
+) -> Any:
+    left = _transposed_onnx(o, lhs, transpose_a, lhs.rank)
+    return o.MatMul(left, _transposed_onnx(o, rhs, transpose_b, rhs.rank))
+
+
+@khatri_rao.onnx
+def _khatri_rao_onnx(o: Any, *args: Any) -> Any:
+    result = args[0]
+    for matrix in args[1:]:
+        product = o.Mul(o.unsqueeze(result, [1]), o.unsqueeze(matrix, [0]))
+        result = o.Reshape(product, o.ints([-1, matrix.shape[1]]))
+    return result if len(args) > 1 else o.Identity(result)
+
+
+@linalg_gemm2.onnx
+def _gemm2_onnx(
+    o: Any, a: Any, b: Any, *, transpose_a: bool, transpose_b: bool, alpha: float, axis: int
+) -> Any:
+    axis = normalize_axis(axis, a.rank)
+    perm = _swap_perm(a.rank, axis, a.rank - 2)
+    moved = [o.Transpose(x, perm=perm) if axis != a.rank - 2 else x for x in (a, b)]
+    left = _transposed_onnx(o, moved[0], transpose_a, a.rank)
+    out = o.MatMul(left, _transposed_onnx(o, moved[1], transpose_b, a.rank))
+    if alpha != 1.0:
+        out = o.Mul(out, o.scalar(alpha, a.dtype))
+    return o.Transpose(out, perm=perm) if axis != a.rank - 2 else out

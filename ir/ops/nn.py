@@ -85,6 +85,15 @@ def _fc_lower(jx: Any, data: Any, weight: Any, bias: Any = None, **attrs: Any) -
     return out if bias is None else out + bias
 
 
+@fully_connected.onnx
+def _fc_onnx(o: Any, data: Any, weight: Any, bias: Any = None, **attrs: Any) -> Any:
+    if attrs["flatten"] or data.rank == 2:
+        x = data if data.rank == 2 else o.Flatten(data, axis=1)
+        return o.Gemm(x, weight, bias, transB=1)
+    out = o.MatMul(data, o.Transpose(weight, perm=[1, 0]))
+    return out if bias is None else o.Add(out, bias)
+
+
 # -- Activation ----------------------------------------------------------------------
 def _softplus_np(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(np.zeros_like(x), x)
@@ -129,6 +138,26 @@ def _activation_ref(data: np.ndarray, *, act_type: str) -> np.ndarray:
 @activation.lower
 def _activation_lower(jx: Any, data: Any, *, act_type: str) -> Any:
     return _ACTIVATION_LOWER[act_type](jx, data)
+
+
+def _mish_onnx(o: Any, x: Any) -> Any:
+    return o.Mish(x) if o.opset >= 18 else o.Mul(x, o.Tanh(o.Softplus(x)))
+
+
+_ACTIVATION_ONNX: dict[str, Callable[[Any, Any], Any]] = {
+    "relu": lambda o, x: o.Relu(x),
+    "sigmoid": lambda o, x: o.Sigmoid(x),
+    "tanh": lambda o, x: o.Tanh(x),
+    "softrelu": lambda o, x: o.Softplus(x),
+    "softsign": lambda o, x: o.Softsign(x),
+    "log_sigmoid": lambda o, x: o.Neg(o.Softplus(o.Neg(x))),
+    "mish": _mish_onnx,
+}
+
+
+@activation.onnx
+def _activation_onnx(o: Any, data: Any, *, act_type: str) -> Any:
+    return _ACTIVATION_ONNX[act_type](o, data)
 
 
 # -- LeakyReLU -----------------------------------------------------------------------
@@ -225,6 +254,34 @@ def _leaky_lower(jx: Any, data: Any, gamma: Any = None, **attrs: Any) -> Any:
     return 0.5 * data * (1 + jx.lax.erf(data * (1 / math.sqrt(2))))
 
 
+def _gelu_onnx(o: Any, x: Any, tanh: bool) -> Any:
+    if o.opset >= 20:
+        return o.Gelu(x, approximate="tanh" if tanh else "none")
+    half, one = o.scalar(0.5, x.dtype), o.scalar(1, x.dtype)
+    if tanh:
+        cube = o.Mul(o.scalar(0.044715, x.dtype), o.Mul(x, o.Mul(x, x)))
+        inner = o.Mul(o.scalar(math.sqrt(2 / math.pi), x.dtype), o.Add(x, cube))
+        return o.Mul(o.Mul(half, x), o.Add(one, o.Tanh(inner)))
+    erf = o.Erf(o.Mul(x, o.scalar(1 / math.sqrt(2), x.dtype)))
+    return o.Mul(o.Mul(half, x), o.Add(one, erf))
+
+
+@leaky_relu.onnx
+def _leaky_onnx(o: Any, data: Any, gamma: Any = None, **attrs: Any) -> Any:
+    act = attrs["act_type"]
+    if act in ("leaky", "rrelu"):
+        return o.LeakyRelu(data, alpha=_leaky_slope(attrs, None, data.rank))
+    if act == "prelu":
+        shared = gamma.shape == (1,) or data.rank < 2
+        slope = o.reshape(gamma, () if shared else (-1,) + (1,) * (data.rank - 2))
+        return o.PRelu(data, slope)
+    if act == "elu":
+        return o.Elu(data, alpha=attrs["slope"])
+    if act == "selu":
+        return o.Selu(data, alpha=_SELU_ALPHA, gamma=_SELU_LAMBDA)
+    return _gelu_onnx(o, data, tanh=act == "gelu_tanh")
+
+
 # -- softmax, log_softmax, softmin ---------------------------------------------------
 def _softmax_infer(data: TensorType, length: TensorType | None = None, **attrs: Any) -> TensorType:
     require_float("data", data)
@@ -299,6 +356,43 @@ def _softmax_lower_impl(
     return jnp.where(mask, out, 0).astype(out_dtype)
 
 
+def _wide_dtype(dtype: DType, out_dtype: DType) -> DType:
+    """_compute_dtype for dtypes: float32 at least, and wide enough for the output."""
+    wide = np.promote_types(np.promote_types(dtype.numpy, np.float32), out_dtype.numpy)
+    return DType.from_any(wide)
+
+
+def _softmax_onnx(
+    o: Any, data: Any, length: Any, log: bool, negate: bool, attrs: Mapping[str, Any]
+) -> Any:
+    out_dtype = attrs["dtype"] or data.dtype
+    x = o.cast(data, _wide_dtype(data.dtype, out_dtype))
+    x = o.Neg(x) if negate else x
+    if attrs["temperature"] is not None:
+        x = o.Div(x, o.scalar(attrs["temperature"], x.dtype))
+    axis = normalize_axis(attrs["axis"], data.rank)
+    mask = None
+    if length is not None:
+        mask = _length_mask_onnx(o, data, length, axis)
+        x = o.Where(mask, x, o.scalar(-np.inf, x.dtype))
+    out = o.LogSoftmax(x, axis=axis) if log else o.Softmax(x, axis=axis)
+    if mask is not None:
+        out = o.Where(mask, out, o.scalar(0, out.dtype))
+    return o.cast(out, out_dtype)
+
+
+def _length_mask_onnx(o: Any, data: Any, length: Any, axis: int) -> Any:
+    """position < length along axis, broadcast over the other axes."""
+    size = data.shape[axis]
+    if not isinstance(size, int):
+        o.fail(f"use_length over a symbolic axis of size {size} is not supported")
+    position = o.ints(range(size))
+    position = o.reshape(position, channel_shape(data.rank, axis))
+    keep = [1 if i == axis else d for i, d in enumerate(data.shape)]
+    limit = o.Reshape(o.cast(length, DType.int64), o.shape_of(keep, [data]))
+    return o.Less(position, limit)
+
+
 def _def_softmax(name: str, *, log: bool, negate: bool, doc: str) -> None:
     op = defop(
         name,
@@ -318,6 +412,10 @@ def _def_softmax(name: str, *, log: bool, negate: bool, doc: str) -> None:
 
     op.ref(ref)
     op.lower(lower)
+
+    op.onnx(
+        lambda o, data, length=None, **attrs: _softmax_onnx(o, data, length, log, negate, attrs)
+    )
 
 
 _def_softmax(
@@ -359,9 +457,7 @@ def _softmax_output_infer(data: TensorType, label: TensorType, **attrs: Any) -> 
         raise ShapeError(f"data has rank {data.rank}, expected rank >= {minimum}")
     if label.shape != data.shape:
         accepted = _softmax_output_labels(data, attrs)
-        if not any(
-            label.rank == len(s) and all(map(dims_match, label.shape, s)) for s in accepted
-        ):
+        if not any(label.rank == len(s) and all(map(dims_match, label.shape, s)) for s in accepted):
             shown = " or ".join(str(s) for s in accepted)
             raise ShapeError(f"label has shape {label.shape}, expected {shown} or {data.shape}")
     return data
@@ -469,6 +565,21 @@ def _softmax_output_lower(jx: Any, data: Any, label: Any, **attrs: Any) -> Any:
     return run(data, label.astype(_compute_dtype(data, None)))
 
 
+@softmax_output.onnx
+def _softmax_output_onnx(o: Any, data: Any, label: Any, **attrs: Any) -> Any:
+    """The forward only (a softmax over axis 1 of MXNet's view); the label is unused."""
+    shape = data.shape
+    if attrs["multi_output"]:
+        view = (shape[0], shape[1], dim_prod(shape[2:]))
+    elif attrs["preserve_shape"]:
+        view = (dim_prod(shape[:-1]), shape[-1])
+    else:
+        view = (shape[0], dim_prod(shape[1:]))
+    x = o.cast(data, _wide_dtype(data.dtype, data.dtype))
+    out = o.Softmax(o.reshape(x, view, like=[data]), axis=1)
+    return o.cast(o.Reshape(out, o.Shape(data)), data.dtype)
+
+
 # -- Dropout -------------------------------------------------------------------------
 def _dropout_active(attrs: Mapping[str, Any]) -> bool:
     return (attrs["training"] or attrs["mode"] == "always") and attrs["p"] > 0
@@ -536,6 +647,16 @@ def _dropout_lower(jx: Any, data: Any, key: Any = None, **attrs: Any) -> Any:
     return data * (keep.astype(data.dtype) * _keep_scale(attrs["p"]))
 
 
+@dropout.onnx
+def _dropout_onnx(o: Any, data: Any, key: Any = None, **attrs: Any) -> Any:
+    if _dropout_active(attrs):
+        o.fail(
+            "Dropout in training mode (or mode='always') draws random masks from a JAX "
+            "key; ONNX export covers inference, where Dropout is the identity"
+        )
+    return o.Identity(data)
+
+
 # -- Embedding -----------------------------------------------------------------------
 def _embedding_infer(data: TensorType, weight: TensorType, **attrs: Any) -> TensorType:
     check_shape("weight", weight, (attrs["input_dim"], attrs["output_dim"]))
@@ -571,3 +692,10 @@ def _embedding_lower(jx: Any, data: Any, weight: Any, **attrs: Any) -> Any:
     jnp = jx.jnp
     index = jnp.clip(data.astype(jnp.int32), 0, weight.shape[0] - 1)
     return jnp.take(weight, index, axis=0)
+
+
+@embedding.onnx
+def _embedding_onnx(o: Any, data: Any, weight: Any, **attrs: Any) -> Any:
+    index = o.cast(data, DType.int64)
+    index = o.Clip(index, o.scalar(0, DType.int64), o.scalar(attrs["input_dim"] - 1, DType.int64))
+    return o.Gather(weight, index, axis=0)

@@ -379,3 +379,102 @@ def _instancenorm_lower(jx: Any, data: Any, gamma: Any, beta: Any, **attrs: Any)
     normed, _, _ = _normalize_jx(jx.jnp, x, tuple(range(2, x.ndim)), attrs["eps"])
     out = normed * gamma.reshape(shape).astype(x.dtype) + beta.reshape(shape).astype(x.dtype)
     return out.astype(data.dtype)
+
+
+# -- ONNX (inference forms) -------------------------------------------------------------
+def _wide_onnx(o: Any, value: Any) -> Any:
+    """float32 at least, as the statistics are computed (MXNet's AccReal)."""
+    return o.cast(value, "float32") if value.dtype.itemsize < 4 else value
+
+
+def _normalize_onnx(o: Any, x: Any, axes: list[int], eps: float) -> tuple[Any, Any, Any]:
+    """(normalized x, mean, std) over axes kept as size-1 dims; biased variance."""
+    mean = o.reduce("ReduceMean", x, axes, keepdims=True)
+    centered = o.Sub(x, mean)
+    var = o.reduce("ReduceMean", o.Mul(centered, centered), axes, keepdims=True)
+    std = o.Sqrt(o.Add(var, o.scalar(eps, x.dtype)))
+    return o.Div(centered, std), mean, std
+
+
+@batch_norm.onnx
+def _batchnorm_onnx(
+    o: Any, data: Any, gamma: Any, beta: Any, moving_mean: Any, moving_var: Any, **attrs: Any
+) -> tuple[Any, ...]:
+    if attrs["training"] and not attrs["use_global_stats"]:
+        o.fail(
+            "BatchNorm in training mode normalises with batch statistics and updates the "
+            "moving ones; ONNX export covers inference (training=False or use_global_stats)"
+        )
+    axis = normalize_axis(attrs["axis"], data.rank)
+    eps = attrs["eps"]
+    scale = gamma
+    if attrs["fix_gamma"]:  # MXNet uses gamma = 1
+        scale = o.ConstantOfShape(
+            o.Shape(gamma), value=o.tensor_attr(np.ones(1, gamma.dtype.numpy))
+        )
+    same = data.dtype is gamma.dtype
+    if axis == 1 and data.rank >= 2 and same:
+        out = o.BatchNormalization(data, scale, beta, moving_mean, moving_var, epsilon=eps)
+    else:
+        x = _wide_onnx(o, data)
+        shape = channel_shape(data.rank, axis)
+        params = [o.reshape(o.cast(p, x.dtype), shape) for p in (scale, beta, moving_mean)]
+        var = o.reshape(o.cast(moving_var, x.dtype), shape)
+        invstd = o.Reciprocal(o.Sqrt(o.Add(var, o.scalar(eps, x.dtype))))
+        normed = o.Mul(o.Sub(x, params[2]), o.Mul(invstd, params[0]))
+        out = o.cast(o.Add(normed, params[1]), data.dtype)
+    extra: tuple[Any, ...] = ()
+    if attrs["output_mean_var"]:
+        invstd = o.Reciprocal(o.Sqrt(o.Add(moving_var, o.scalar(eps, moving_var.dtype))))
+        extra = (o.Identity(moving_mean), invstd)
+    return (out, *extra, moving_mean, moving_var)
+
+
+def _stats_onnx(o: Any, out: Any, mean: Any, std: Any, dtype: Any, attrs: Mapping[str, Any]) -> Any:
+    if not attrs["output_mean_var"]:
+        return o.cast(out, dtype)
+    return o.cast(out, dtype), o.cast(mean, dtype), o.cast(std, dtype)
+
+
+@layer_norm.onnx
+def _layernorm_onnx(o: Any, data: Any, gamma: Any, beta: Any, **attrs: Any) -> Any:
+    axis = normalize_axis(attrs["axis"], data.rank)
+    plain = not attrs["output_mean_var"] and data.dtype is gamma.dtype is beta.dtype
+    if o.opset >= 17 and axis == data.rank - 1 and plain:
+        return o.LayerNormalization(data, gamma, beta, axis=axis, epsilon=attrs["eps"])
+    x = _wide_onnx(o, data)
+    shape = channel_shape(data.rank, axis)
+    normed, mean, std = _normalize_onnx(o, x, [axis], attrs["eps"])
+    scale, shift = (o.reshape(o.cast(p, x.dtype), shape) for p in (gamma, beta))
+    return _stats_onnx(o, o.Add(o.Mul(normed, scale), shift), mean, std, data.dtype, attrs)
+
+
+@group_norm.onnx
+def _groupnorm_onnx(o: Any, data: Any, gamma: Any, beta: Any, **attrs: Any) -> Any:
+    groups, channels = attrs["num_groups"], data.shape[1]
+    if not isinstance(channels, int):
+        o.fail(f"GroupNorm over a symbolic channel count {channels} is not supported")
+    # NOTE: decomposed: ONNX GroupNormalization changed its scale layout between 18 and 21
+    x = _wide_onnx(o, data)
+    grouped = (data.shape[0], groups, channels // groups, *data.shape[2:])
+    view = o.reshape(x, grouped, like=[data])
+    normed, mean, std = _normalize_onnx(o, view, list(range(2, len(grouped))), attrs["eps"])
+    per_channel = gamma.shape == (channels,)
+    spatial = (1,) * (data.rank - 2)
+    shape = (1, groups, channels // groups, *spatial) if per_channel else (1, groups, 1, *spatial)
+    scale, shift = (o.reshape(o.cast(p, x.dtype), shape) for p in (gamma, beta))
+    out = o.Reshape(o.Add(o.Mul(normed, scale), shift), o.Shape(data))
+    stat = (data.shape[0], groups)
+    mean, std = (o.reshape(s, stat, like=[data]) for s in (mean, std))
+    return _stats_onnx(o, out, mean, std, data.dtype, attrs)
+
+
+@instance_norm.onnx
+def _instancenorm_onnx(o: Any, data: Any, gamma: Any, beta: Any, **attrs: Any) -> Any:
+    if data.dtype is gamma.dtype is beta.dtype:
+        return o.InstanceNormalization(data, gamma, beta, epsilon=attrs["eps"])
+    x = _wide_onnx(o, data)
+    shape = channel_shape(data.rank, 1)
+    normed, _, _ = _normalize_onnx(o, x, list(range(2, data.rank)), attrs["eps"])
+    scale, shift = (o.reshape(o.cast(p, x.dtype), shape) for p in (gamma, beta))
+    return o.cast(o.Add(o.Mul(normed, scale), shift), data.dtype)

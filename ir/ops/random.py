@@ -30,6 +30,10 @@ __all__ = [
 ]
 
 _NO_GRAD = "random samples"
+_NO_ONNX = (
+    "draws from a JAX PRNG key input; ONNX's Random* ops take no key, so the samples "
+    "(and a seeded stream) could not match; random ops are not exported"
+)
 _FLOATS = (DType.float16, DType.float32, DType.float64)
 
 
@@ -74,6 +78,7 @@ random_uniform = defop(
     infer=_scalar_infer,
     aliases=["random_uniform", "uniform"],
     rng=True,
+    no_onnx=_NO_ONNX,
     no_grad=_NO_GRAD,
     doc="Samples of U[low, high). MXNet: _random_uniform (nd.random.uniform).",
 )
@@ -115,6 +120,7 @@ random_normal = defop(
     infer=_scalar_infer,
     aliases=["random_normal", "normal"],
     rng=True,
+    no_onnx=_NO_ONNX,
     no_grad=_NO_GRAD,
     doc="Samples of N(loc, scale^2). MXNet: _random_normal (nd.random.normal).",
 )
@@ -161,6 +167,7 @@ random_randint = defop(
     },
     aliases=["random_randint"],
     rng=True,
+    no_onnx=_NO_ONNX,
     no_grad=_NO_GRAD,
     doc="Integers drawn uniformly from [low, high). MXNet: _random_randint.",
 )
@@ -229,6 +236,7 @@ sample_uniform = defop(
     infer=_sample_infer,
     aliases=["sample_uniform"],
     rng=True,
+    no_onnx=_NO_ONNX,
     no_grad=_NO_GRAD,
     doc="`shape` samples of U[low[i], high[i]) per element i: shape low.shape + shape. "
     "MXNet: _sample_uniform (nd.sample_uniform).",
@@ -266,6 +274,7 @@ sample_normal = defop(
     infer=_sample_infer,
     aliases=["sample_normal"],
     rng=True,
+    no_onnx=_NO_ONNX,
     no_grad=_NO_GRAD,
     doc="`shape` samples of N(mu[i], sigma[i]^2) per element i: shape mu.shape + shape. "
     "MXNet: _sample_normal (nd.sample_normal).",
@@ -302,6 +311,7 @@ shuffle = defop(
     inputs=["data", "key"],
     aliases=["shuffle"],
     rng=True,
+    no_onnx=_NO_ONNX,
     no_grad="MXNet registers no gradient for shuffling",
     doc="The data with its first axis randomly permuted. MXNet: _shuffle (nd.shuffle).",
 )

@@ -103,6 +103,41 @@ def _def_reduction(
         result = getattr(jx.jnp, jax_name)(data, axis=axes, keepdims=True).astype(data.dtype)
         return result.reshape(reduced_shape(data.shape, axes, keepdims))
 
+    op.onnx(_reduction_onnx(name))
+
+
+# MXNet name -> (ONNX Reduce op, value NaN is replaced by, or None)
+_ONNX_REDUCTIONS = {
+    "sum": ("ReduceSum", None),
+    "mean": ("ReduceMean", None),
+    "prod": ("ReduceProd", None),
+    "max": ("ReduceMax", None),
+    "min": ("ReduceMin", None),
+    "nansum": ("ReduceSum", 0),
+    "nanprod": ("ReduceProd", 1),
+}
+
+
+def _reduced_onnx(o: Any, result: Any, data: Any, axes: Sequence[int], keepdims: bool) -> Any:
+    """An ONNX reduction's result in MXNet's shape: rank 0 becomes (1,)."""
+    if not keepdims and len(axes) == data.rank:
+        return o.Reshape(result, o.ints([1]))
+    return result
+
+
+def _reduction_onnx(name: str) -> Callable[..., Any]:
+    op_type, nan_value = _ONNX_REDUCTIONS[name]
+
+    def facet(o: Any, data: Any, *, axis: Any, keepdims: bool, exclude: bool) -> Any:
+        axes = reduced_axes(data.rank, axis, exclude)
+        x = data
+        if nan_value is not None and data.dtype.is_float:
+            x = o.Where(o.IsNaN(data), o.scalar(nan_value, data.dtype), data)
+        result = o.reduce(op_type, x, axes, keepdims)
+        return _reduced_onnx(o, result, data, axes, keepdims)
+
+    return facet
+
 
 for _row in _REDUCTIONS:
     _def_reduction(*_row)
@@ -155,6 +190,18 @@ def _def_search(name: str, numpy_fn: Callable[..., Any], jax_name: str, what: st
         flat = not (len(axes) == 1 and data.ndim > 1)
         index = getattr(jx.jnp, jax_name)(data, axis=None if flat else axes[0])
         return index.astype(data.dtype).reshape(reduced_shape(data.shape, axes, keepdims))
+
+    @op.onnx
+    def _onnx(o: Any, data: Any, *, axis: int | None, keepdims: bool) -> Any:
+        axes = _search_axes(data.rank, axis)
+        op_type = "ArgMax" if name == "argmax" else "ArgMin"
+        if len(axes) == 1 and data.rank > 1:
+            index = o.node(op_type, [data], axis=axes[0], keepdims=int(keepdims))
+        else:  # flattened: the index into the flat data, in MXNet's shape
+            flat = o.node(op_type, [o.Reshape(data, o.ints([-1]))], axis=0, keepdims=0)
+            index = o.Reshape(flat, o.ints(reduced_shape(data.shape, axes, keepdims)))
+        # NOTE: MXNet returns the index in the input's dtype (float32 for float32 data)
+        return o.cast(index, data.dtype)
 
 
 _def_search("argmax", np.argmax, "argmax", "maximum")
@@ -215,3 +262,12 @@ def _norm_lower(
         result = jnp.where(squares == 0, jnp.zeros_like(squares), jnp.sqrt(safe))
     dtype = out_dtype.numpy if out_dtype else data.dtype
     return result.astype(dtype).reshape(reduced_shape(data.shape, axes, keepdims))
+
+
+@norm.onnx
+def _norm_onnx(
+    o: Any, data: Any, *, ord: int, axis: Any, out_dtype: DType | None, keepdims: bool
+) -> Any:
+    axes = reduced_axes(data.rank, axis)
+    result = o.reduce("ReduceL1" if ord == 1 else "ReduceL2", data, axes, keepdims)
+    return o.cast(_reduced_onnx(o, result, data, axes, keepdims), out_dtype or data.dtype)

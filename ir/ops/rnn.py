@@ -451,3 +451,107 @@ def _param_concat_ref(*data: np.ndarray, dim: int, num_args: int | None) -> np.n
 @rnn_param_concat.lower
 def _param_concat_lower(jx: Any, *data: Any, dim: int, num_args: int | None) -> Any:
     return jx.jnp.concatenate(data, axis=dim)
+
+
+@rnn_param_concat.onnx
+def _param_concat_onnx(o: Any, *data: Any, dim: int, num_args: int | None) -> Any:
+    return o.Concat(*data, axis=normalize_axis(dim, data[0].rank))
+
+
+# -- ONNX: one LSTM / GRU / RNN node per layer -------------------------------------------------
+# MXNet's gate order -> ONNX's: lstm i,f,g,o -> i,o,f,c; gru r,z,n -> z,r,h (rnn: one gate)
+_ONNX_GATE_ORDER = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2], "rnn_relu": [0], "rnn_tanh": [0]}
+_ONNX_OP = {"lstm": "LSTM", "gru": "GRU", "rnn_relu": "RNN", "rnn_tanh": "RNN"}
+
+
+def _onnx_piece(o: Any, parameters: Any, entry: tuple, mode: str, hidden: int) -> Any:
+    """One packed weight or bias, its gate blocks in ONNX's order, with a leading 1 axis."""
+    offset, shape = entry
+    size = int(np.prod(shape))
+    flat = o.Slice(parameters, o.ints([offset]), o.ints([offset + size]), o.ints([0]))
+    gates = len(_ONNX_GATE_ORDER[mode])
+    blocks = o.Reshape(flat, o.ints([gates, hidden, *shape[1:]]))
+    if gates > 1:
+        blocks = o.Gather(blocks, o.ints(_ONNX_GATE_ORDER[mode]), axis=0)
+    return o.Reshape(blocks, o.ints([1, *shape]))
+
+
+def _onnx_layer_weights(
+    o: Any, parameters: Any, attrs: Mapping[str, Any], input_size: int, layer: int
+) -> tuple[Any, Any, Any]:
+    """ONNX's W (D, gates*H, in), R (D, gates*H, H) and B (D, 2*gates*H) of one layer."""
+    entries, _ = _param_layout(attrs, input_size)
+    directions = 2 if attrs["bidirectional"] else 1
+    mode, hidden = attrs["mode"], attrs["state_size"]
+    pieces: dict[str, list[Any]] = {"W": [], "R": [], "B": []}
+    for direction in range(directions):
+        entry = entries[layer * directions + direction]
+        part = {key: _onnx_piece(o, parameters, entry[key], mode, hidden) for key in entry}
+        pieces["W"].append(part["wx"])
+        pieces["R"].append(part["wh"])
+        pieces["B"].append(o.Concat(part["bx"], part["bh"], axis=1))
+    return tuple(
+        o.Concat(*pieces[key], axis=0) if directions > 1 else pieces[key][0] for key in "WRB"
+    )
+
+
+def _onnx_layer_states(o: Any, state: Any, layer: int, directions: int) -> Any:
+    if state is None:
+        return None
+    rows = [layer * directions, (layer + 1) * directions]
+    return o.Slice(state, o.ints(rows[:1]), o.ints(rows[1:]), o.ints([0]))
+
+
+def _onnx_kept_state(o: Any, final: Any, initial: Any, lengths: Any, data: Any) -> Any:
+    """MXNet keeps the initial state of a sequence with no steps (ONNX gives zeros)."""
+    if data.shape[0] == 0:
+        return initial
+    if lengths is None:
+        return final
+    empty = o.unsqueeze(o.Equal(lengths, o.scalar(0, "int32")), [0, 2])
+    return o.Where(empty, initial, final)
+
+
+@RNN.onnx
+def _rnn_onnx(o: Any, data: Any, parameters: Any, state: Any, *rest: Any, **attrs: Any) -> Any:
+    _check_supported(attrs, "RNN: ")
+    if attrs["lstm_state_clip_min"] is not None:
+        o.fail(
+            "lstm_state_clip_min/max clip the cell state; ONNX LSTM's clip bounds the "
+            "gate inputs, so clipped LSTMs have no ONNX form"
+        )
+    state_cell, length = _split_inputs(rest, attrs)
+    input_size = data.shape[2]
+    if not isinstance(input_size, int):
+        o.fail(f"an input size {input_size} that is symbolic leaves the packed weights unknown")
+    mode, hidden = attrs["mode"], attrs["state_size"]
+    directions = 2 if attrs["bidirectional"] else 1
+    lengths = None if length is None else o.cast(length, "int32")
+    options: dict[str, Any] = {
+        "hidden_size": hidden,
+        "direction": "bidirectional" if directions == 2 else "forward",
+    }
+    if mode == "gru":
+        options["linear_before_reset"] = 1  # cuDNN's candidate, as MXNet's
+    if mode.startswith("rnn_"):
+        options["activations"] = ["Relu" if mode == "rnn_relu" else "Tanh"] * directions
+    x, final_h, final_c = data, [], []
+    outputs = 3 if mode == "lstm" else 2
+    for layer in range(attrs["num_layers"]):
+        weights = _onnx_layer_weights(o, parameters, attrs, input_size, layer)
+        h0 = _onnx_layer_states(o, state, layer, directions)
+        c0 = _onnx_layer_states(o, state_cell, layer, directions)
+        inputs = [x, *weights, lengths, h0] + ([c0] if mode == "lstm" else [])
+        results = o.node(_ONNX_OP[mode], inputs, outputs=outputs, **options)
+        # Y is (T, D, N, H); MXNet's output is (T, N, D*H)
+        y = o.Transpose(results[0], perm=[0, 2, 1, 3])
+        x = o.reshape(y, o.output_types[0].shape, like=[data, state])
+        final_h.append(_onnx_kept_state(o, results[1], h0, lengths, data))
+        if mode == "lstm":
+            final_c.append(_onnx_kept_state(o, results[2], c0, lengths, data))
+    outputs_list = [x]
+    if attrs["state_outputs"]:
+        outputs_list.append(o.Concat(*final_h, axis=0) if len(final_h) > 1 else final_h[0])
+        if mode == "lstm":
+            outputs_list.append(o.Concat(*final_c, axis=0) if len(final_c) > 1 else final_c[0])
+    return tuple(outputs_list) if len(outputs_list) > 1 else x

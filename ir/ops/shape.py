@@ -1301,14 +1301,14 @@ def _tile_onnx(o: Any, data: Any, *, reps: tuple[int, ...]) -> Any:
 
 @repeat.onnx
 def _repeat_onnx(o: Any, data: Any, *, repeats: int, axis: int | None) -> Any:
-    x, position = (data, None) if axis is not None else (o.Reshape(data, o.ints([-1])), 0)
-    rank = data.rank if axis is not None else 1
-    position = normalize_axis(axis, rank) if axis is not None else position
-    # each element gains a new axis of `repeats` copies right after its own, then merges
-    copies = o.Tile(
-        o.unsqueeze(x, [position + 1]),
-        o.ints([1] * (position + 1) + [repeats] + [1] * (rank - position - 1)),
-    )
+    if axis is None:  # numpy.repeat of the flattened data
+        x, rank, position = o.Reshape(data, o.ints([-1])), 1, 0
+    else:
+        x, rank, position = data, data.rank, normalize_axis(axis, data.rank)
+    # each element gains a new axis of `repeats` copies right after its own; then merge
+    reps = [1] * (rank + 1)
+    reps[position + 1] = repeats
+    copies = o.Tile(o.unsqueeze(x, [position + 1]), o.ints(reps))
     return o.reshape(copies, o.output_types[0].shape, like=[data])
 
 

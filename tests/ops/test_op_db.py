@@ -18,7 +18,7 @@ def jitted(op_name, attrs):
     return jax.jit(lower_op(op_name, attrs))
 
 
-REQUIRED_FACETS = ("infer", "ref", "lower")
+REQUIRED_FACETS = ("infer", "ref", "lower", "onnx")
 
 
 def as_tuple(result):
