@@ -523,9 +523,11 @@ def _unit_bindings(graph: Any) -> dict[str, int]:
 def _echo_lowering(graph: Any) -> None:
     import jax
 
+    from hybrix.compiler.autotune import describe_lowering
     from hybrix.compiler.lower import lower_graph
     from hybrix.runtime.reference import concrete_shape
 
+    click.echo(describe_lowering(graph))
     run = lower_graph(graph)
     specs = [
         jax.ShapeDtypeStruct(concrete_shape(v.shape, _unit_bindings(graph), v.name), v.dtype.numpy)
@@ -824,6 +826,33 @@ def ops(missing: str | None) -> None:
         rows.append(f"{op.name:28} {marks}{reason}")
     click.echo("\n".join(rows))
     click.echo(f"{len(rows)} operators")
+
+
+@main.command(
+    "launch", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.option("-n", "--num-workers", type=int, help="Workers to start (default: one per host).")
+@click.option("--hosts", type=click.Path(dir_okay=False), help="File of hosts, one a line (ssh).")
+@click.option("--port", type=int, default=0, help="Coordinator port (default: a free one).")
+@click.option("--timeout", type=float, default=0, help="Stop all workers after SECONDS (0: none).")
+@click.option("--grace", type=float, default=10, show_default=True, help="SIGTERM to SIGKILL, s.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@reports_errors
+def launch_command(
+    num_workers: int | None,
+    hosts: str | None,
+    port: int,
+    timeout: float,
+    grace: float,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND as a group of workers: hybrix launch -n 2 -- python train.py"""
+    from hybrix import launcher
+
+    host_list = launcher.read_hosts(hosts) if hosts else None
+    if num_workers is None and host_list is None:
+        num_workers = 1
+    sys.exit(launcher.launch(list(command), num_workers, host_list, port, timeout, grace))
 
 
 if __name__ == "__main__":

@@ -356,7 +356,7 @@ def _manifest(
         "format_version": FORMAT_VERSION,
         "hybrix_version": _hybrix_version(),
         "jax_version": jax.__version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "name": stored.name,
         "producer": model.producer,
         "inputs": [_signature(v) for v in stored.inputs[:num_inputs]],

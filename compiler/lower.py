@@ -6,9 +6,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hybrix.compiler.jx import jax_namespace
-from hybrix.ir import Graph, HybrixError, get_op
+from hybrix.ir import Graph, HybrixError, Node, get_op
 
-__all__ = ["call_lower", "lower_graph", "lower_op"]
+__all__ = ["Chooser", "call_lower", "lower_graph", "lower_op"]
+
+# (node, input arrays) -> a lowering with the `lower` facet's signature, or None for the facet
+Chooser = Callable[[Node, Sequence[Any]], Callable[..., Any] | None]
+_DEFAULT: Any = object()
 
 
 def call_lower(
@@ -33,11 +37,36 @@ def lower_op(op_name: str, attrs: Mapping[str, Any]) -> Callable[..., tuple]:
     return run
 
 
-def lower_graph(graph: Graph) -> Callable[..., list]:
+def _default_chooser() -> Chooser | None:
+    from hybrix.compiler.autotune import strategy_chooser
+
+    return strategy_chooser()
+
+
+def _run_node(node: Node, args: list, choose: Chooser | None) -> tuple:
+    """One node: a chosen strategy, a _fused subgraph walked with the same chooser, or the
+    op's facet."""
+    if choose is not None:
+        sub = node.attrs.get("graph") if node.op == "_fused" else None
+        if isinstance(sub, Graph):
+            import jax.numpy as jnp
+
+            constants = [jnp.asarray(v.const) for v in sub.constants]
+            return tuple(lower_graph(sub, choose)(constants, *args))
+        lowering = choose(node, args)
+        if lowering is not None:
+            result = lowering(jax_namespace(), *args, **node.attrs)
+            return tuple(result) if isinstance(result, tuple | list) else (result,)
+    return call_lower(node.op, args, node.attrs, node.name)
+
+
+def lower_graph(graph: Graph, choose: Chooser | None = _DEFAULT) -> Callable[..., list]:
     """A function `(constants, *inputs) -> outputs` evaluating the graph node by node.
 
     Constants are an argument rather than closed over so XLA does not embed parameters
-    in the program (compile time grows with embedded constant size).
+    in the program (compile time grows with embedded constant size). `choose` picks a
+    lowering strategy per node (compiler/strategies) when the function is traced; by
+    default compiler.autotune's (mode HYBRIX_LOWERING); None: every op's own facet.
     """
     nodes = list(graph.nodes)
 
@@ -51,9 +80,10 @@ def lower_graph(graph: Graph) -> Callable[..., list]:
             env[id(value)] = array
         for value, array in zip(graph.constants, constants, strict=True):
             env[id(value)] = array
+        chooser = _default_chooser() if choose is _DEFAULT else choose
         for node in nodes:
             args = [env[id(v)] for v in node.inputs]
-            outputs = call_lower(node.op, args, node.attrs, node.name)
+            outputs = _run_node(node, args, chooser)
             for value, array in zip(node.outputs, outputs, strict=True):
                 env[id(value)] = array
         return [env[id(v)] for v in graph.outputs]

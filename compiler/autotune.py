@@ -1,0 +1,275 @@
+"""Choose a lowering strategy per (op, shapes, dtype, target): measured when cached, else cost.
+
+Modes (`HYBRIX_LOWERING` or `set_mode`): "naive" uses every op's own `lower` facet; "cost"
+(default) uses measured choices from the on-disk cache and the cost model elsewhere; "tune"
+also times the candidates of every case not measured yet, once, and stores the winner under
+`cache_dir('lowering')/<machine_id>.json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hybrix.compiler.cache_dir import cache_dir, machine_id
+from hybrix.compiler.strategies import STRATEGIES, Case, candidates, strategy_named
+from hybrix.compiler.strategies.cost import estimate
+from hybrix.ir import Graph, HybrixError, Node, get_op
+
+__all__ = [
+    "MODES",
+    "Choice",
+    "choose",
+    "describe_lowering",
+    "get_mode",
+    "lowering_mode",
+    "measure",
+    "node_case",
+    "plan_lowering",
+    "set_mode",
+    "strategy_chooser",
+    "tune_graph",
+]
+
+MODES = ("naive", "cost", "tune")
+_STATE: dict[str, Any] = {"mode": None, "table": None, "table_path": None}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The strategy chosen for one case, and why ("measured", "cost model", ...)."""
+
+    strategy: str
+    reason: str
+
+
+# -- mode ------------------------------------------------------------------------------------
+def get_mode() -> str:
+    mode = _STATE["mode"] or os.environ.get("HYBRIX_LOWERING", "cost")
+    if mode not in MODES:
+        raise HybrixError(f"HYBRIX_LOWERING={mode!r}; expected one of {MODES}")
+    return mode
+
+
+def set_mode(mode: str | None) -> None:
+    """Set the lowering mode for this process (None: back to HYBRIX_LOWERING / "cost")."""
+    if mode is not None and mode not in MODES:
+        raise HybrixError(f"unknown lowering mode {mode!r}; expected one of {MODES}")
+    _STATE["mode"] = mode
+
+
+@contextlib.contextmanager
+def lowering_mode(mode: str) -> Iterator[None]:
+    previous = _STATE["mode"]
+    set_mode(mode)
+    try:
+        yield
+    finally:
+        _STATE["mode"] = previous
+
+
+# -- the on-disk table of measured choices ---------------------------------------------------
+def _table_path() -> str:
+    return str(cache_dir("lowering") / f"{machine_id()}.json")
+
+
+def _table() -> dict[str, Any]:
+    path = _table_path()
+    if _STATE["table_path"] != path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                _STATE["table"] = json.load(f)
+        except (OSError, ValueError):
+            _STATE["table"] = {}
+        _STATE["table_path"] = path
+    return _STATE["table"]
+
+
+def _store(key: str, entry: dict[str, Any]) -> None:
+    table = _table()
+    table[key] = entry
+    path = _table_path()
+    temp = f"{path}.{os.getpid()}.tmp"
+    with open(temp, "w", encoding="utf-8") as f:
+        json.dump(table, f, indent=1, sort_keys=True)
+    os.replace(temp, path)  # NOTE: atomic, so a concurrent reader never sees half a file
+
+
+# -- measuring -------------------------------------------------------------------------------
+def _inputs(case: Case, seed: int = 0) -> list[Any]:
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(seed)
+    return [jnp.asarray(rng.standard_normal(s).astype(case.dtype)) for s in case.shapes]
+
+
+def _time(fn: Callable[..., Any], args: Sequence[Any], budget: float = 0.05) -> float:
+    """Best of several runs (at least 3, about `budget` seconds in all) after a warm-up."""
+    import jax
+
+    jax.block_until_ready(fn(*args))
+    best, spent, runs = float("inf"), 0.0, 0
+    while runs < 3 or (spent < budget and runs < 50):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        elapsed = time.perf_counter() - start
+        best, spent, runs = min(best, elapsed), spent + elapsed, runs + 1
+    return best
+
+
+def measure(case: Case) -> dict[str, float]:
+    """Seconds per call of every fitting strategy of `case` (best of a few runs).
+
+    Runs in a fresh thread: jax's trace state is per thread, so a measurement asked for
+    while a graph is being traced (lowering in "tune" mode) executes instead of staging.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_measure, case).result()
+
+
+def _measure(case: Case) -> dict[str, float]:
+    import jax
+
+    from hybrix.compiler.jx import jax_namespace
+
+    args = _inputs(case)
+    attrs = get_op(case.op).check_attrs(case.attrs)
+    times = {}
+    for strategy, why_not in candidates(case):
+        if why_not is None:
+            lower = strategy.lower
+            fn = jax.jit(lambda *a, lower=lower: lower(jax_namespace(), *a, **attrs))
+            times[strategy.name] = _time(fn, args)
+    return times
+
+
+# -- choosing --------------------------------------------------------------------------------
+def _naive(case: Case) -> Choice:
+    for strategy in STRATEGIES.get(case.op, []):
+        if strategy.naive:
+            return Choice(strategy.name, "naive lowering (the op's lower facet)")
+    return Choice("", "no strategies for this op: its lower facet")
+
+
+def choose(case: Case, mode: str | None = None) -> Choice:
+    """The strategy for `case`: measured (cached or, in "tune" mode, now), else cost model."""
+    mode = mode or get_mode()
+    fitting = [s for s, why in candidates(case) if why is None]
+    if mode == "naive" or len(fitting) < 2:
+        return _naive(case)
+    entry = _table().get(case.key())
+    if entry is None and mode == "tune":
+        times = measure(case)
+        entry = {"strategy": min(times, key=times.__getitem__), "times": times}
+        _store(case.key(), entry)
+    if entry is not None and entry["strategy"] in {s.name for s in fitting}:
+        times = entry["times"]
+        best = times[entry["strategy"]]
+        naive = next((times[s.name] for s in fitting if s.naive and s.name in times), best)
+        return Choice(
+            entry["strategy"], f"measured {best * 1e3:.3f} ms (naive {naive * 1e3:.3f} ms)"
+        )
+    costs = {s.name: estimate(s.name, case) for s in fitting}
+    name = min(costs, key=costs.__getitem__)
+    return Choice(name, f"cost model {costs[name] * 1e3:.3f} ms of {_rank(costs)}")
+
+
+def _rank(costs: dict[str, float]) -> str:
+    return ", ".join(f"{n} {c * 1e3:.3f}" for n, c in sorted(costs.items(), key=lambda i: i[1]))
+
+
+def _target() -> str:
+    import jax
+
+    return jax.default_backend()
+
+
+def node_case(node: Node, shapes: Sequence[Sequence[Any]], dtype: Any, target: str) -> Case | None:
+    """The Case of a node with these input shapes; None when the op has no strategies or a
+    shape is not static (jax.export's symbolic dims): the op's facet is then used."""
+    op = get_op(node.op).name
+    if op not in STRATEGIES:
+        return None
+    if not all(isinstance(d, int) for s in shapes for d in s):
+        return None
+    return Case.make(op, shapes, dtype, node.attrs, target)
+
+
+def strategy_chooser(mode: str | None = None) -> Callable[[Node, Sequence[Any]], Any] | None:
+    """For compiler.lower_graph: `(node, args) -> lowering or None` (None: the facet)."""
+    mode = mode or get_mode()
+    if mode == "naive":
+        return None
+    target = _target()
+
+    def pick(node: Node, args: Sequence[Any]) -> Callable[..., Any] | None:
+        present = [a for a in args if a is not None]
+        if not present:
+            return None
+        case = node_case(node, [tuple(a.shape) for a in present], str(present[0].dtype), target)
+        if case is None or len(present) != len(args):
+            return None
+        choice = choose(case, mode)
+        if not choice.strategy:
+            return None
+        strategy = strategy_named(case.op, choice.strategy)
+        return None if strategy.naive else strategy.lower
+
+    return pick
+
+
+# -- whole graphs ----------------------------------------------------------------------------
+def _walk(graph: Graph, prefix: str = "") -> Iterator[tuple[str, Node]]:
+    for node in graph.nodes:
+        sub = node.attrs.get("graph") if node.op == "_fused" else None
+        if isinstance(sub, Graph):
+            yield from _walk(sub, f"{prefix}{node.name}/")
+        else:
+            yield f"{prefix}{node.name}", node
+
+
+def plan_lowering(
+    graph: Graph, mode: str | None = None, target: str | None = None
+) -> list[tuple[str, str, Case | None, Choice]]:
+    """(node path, op, case, choice) for every node with strategies (inside _fused too)."""
+    target = target or _target()
+    rows = []
+    for path, node in _walk(graph):
+        if get_op(node.op).name not in STRATEGIES:
+            continue
+        shapes = [v.type.shape for v in node.inputs]
+        case = node_case(node, shapes, node.inputs[0].type.dtype, target)
+        if case is None:
+            rows.append((path, node.op, None, Choice("xla", "symbolic shape: the op's facet")))
+        else:
+            rows.append((path, node.op, case, choose(case, mode)))
+    return rows
+
+
+def tune_graph(graph: Graph) -> list[tuple[str, str, Case | None, Choice]]:
+    """Measure every distinct case of the graph not measured yet ("tune" mode for it)."""
+    return plan_lowering(graph, "tune")
+
+
+def describe_lowering(graph: Graph, mode: str | None = None) -> str:
+    """A table: each node with strategies, the strategy it gets and why (`hybrix inspect`)."""
+    rows = plan_lowering(graph, mode)
+    if not rows:
+        return "no op in this graph has lowering strategies (every op uses its lower facet)"
+    width = max(len(path) for path, *_ in rows)
+    lines = [f"lowering mode {mode or get_mode()}, target {_target()}, table {_table_path()}"]
+    for path, op, case, choice in rows:
+        shape = "x".join(map(str, case.shapes[0])) if case else "?"
+        lines.append(
+            f"  {path:<{width}}  {op:<12} {shape:<14} {choice.strategy:<13} {choice.reason}"
+        )
+    return "\n".join(lines)

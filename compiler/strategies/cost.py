@@ -1,0 +1,92 @@
+"""A cost model in seconds per strategy and case: FLOPs, memory traffic, known XLA weak spots.
+
+Used where nothing was measured. Rates are per target, for this kind of machine (2 AVX-512
+cores, jax 0.10 CPU; see DESIGN.md "Compiler notes" and bench/lowering.py --per-op):
+XLA's CPU conv runs ordinary shapes well but collapses when the output has only a few
+spatial positions, and on thin-channel inputs; a matmul is steady. On GPU XLA's own conv
+(cuDNN) is the default: every other strategy is costed as worse.
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+from hybrix.compiler.strategies._geometry import conv_geometry, trim_taps
+from hybrix.compiler.strategies._registry import Case
+
+__all__ = ["CPU_RATES", "estimate"]
+
+CPU_RATES = {
+    # NOTE: alone, XLA's conv runs ~120 GFLOP/s on ordinary shapes; inside a whole network
+    # (fused with bias and activation) ResNet-18 ran ~4x slower than with im2col matmuls
+    "conv": 30e9,  # FLOP/s of XLA's conv on ordinary shapes, in a whole program
+    "conv_padded": 2e9,  # ... when the kernel is wider than the input (mostly padding)
+    "conv_small": 20e9,  # ... on inputs of at most 4 positions per image
+    "conv_thin": 60e9,  # ... with at most 4 input channels per group
+    "matmul": 110e9,  # FLOP/s of a large float32 matmul
+    "thin_gather": 10.0,  # im2col slowdown gathering taps of at most 4 channels
+    "memory": 8e9,  # bytes/s of a copy or elementwise pass (read + write)
+    "call": 2e-6,  # a fixed cost per op (loop setup, fusion boundary)
+}
+
+
+def estimate(strategy: str, case: Case) -> float:
+    """Estimated seconds for `strategy` on `case` (inf when the model has no idea)."""
+    if case.op == "Convolution":
+        return _conv(strategy, case)
+    if case.op == "Pooling":
+        return _pool(strategy, case)
+    return float("inf")
+
+
+def _bytes(count: int, case: Case) -> float:
+    itemsize = 2 if case.dtype in ("float16", "bfloat16") else 8 if case.dtype == "float64" else 4
+    return count * itemsize / CPU_RATES["memory"]
+
+
+def _conv(strategy: str, case: Case) -> float:
+    geometry = conv_geometry(case.shapes[0], case.shapes[1], case.attrs)
+    trimmed = trim_taps(geometry)
+    if case.target != "cpu":
+        return 1.0 if strategy == "xla" else 2.0
+    rates, call = CPU_RATES, CPU_RATES["call"]
+    data, out = prod(case.shapes[0]), geometry.batch * geometry.filters * prod(geometry.out)
+    group_channels = geometry.channels // geometry.groups
+    if strategy in ("xla", "xla_trim", "xla_relayout"):
+        used = geometry if strategy == "xla" else trimmed
+        rate = rates["conv"]
+        if any(k > n for k, n in zip(used.kernel, used.spatial, strict=True)):
+            rate = rates["conv_padded"]
+        elif prod(used.spatial) <= 4:
+            rate = rates["conv_small"]
+        elif group_channels <= 4:
+            rate = rates["conv_thin"]
+        cost = used.flops / rate + call
+        if strategy == "xla_relayout":
+            cost += _bytes(2 * (data + out), case) + 2 * call
+        return cost
+    if strategy in ("im2col", "matmul_1x1"):
+        patches = geometry.batch * prod(geometry.out) * prod(trimmed.kernel) * geometry.channels
+        copies = 0 if strategy == "matmul_1x1" and trimmed.stride == (1,) * trimmed.rank else 2
+        per_group = 1.0 if geometry.groups == 1 else 1.5  # batched small matmuls run slower
+        gather = rates["thin_gather"] if group_channels <= 4 else 1.0
+        moved = _bytes(copies * patches, case) * gather
+        return trimmed.flops * per_group / rates["matmul"] + moved + call
+    if strategy == "depthwise":
+        taps = prod(trimmed.kernel)
+        return _bytes(2 * taps * out + data, case) + call
+    return float("inf")
+
+
+def _pool(strategy: str, case: Case) -> float:
+    data = prod(case.shapes[0])
+    if case.target != "cpu":
+        return 1.0 if strategy == "xla" else 2.0
+    if strategy == "global_reduce":
+        return _bytes(data, case) + CPU_RATES["call"]
+    kernel = prod(case.attrs.get("kernel") or (1,))
+    if strategy == "slices":
+        # the slices fuse into one loop reading each input element about `kernel` times
+        return _bytes(data + kernel * data // 4, case) + CPU_RATES["call"]
+    # reduce_window on CPU: about 4x slower per tap than the fused slices (measured)
+    return _bytes(data + kernel * data, case) + CPU_RATES["call"]

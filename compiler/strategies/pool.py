@@ -1,0 +1,140 @@
+"""Pooling strategies: max/sum/avg windows as strided slices + elementwise max or add.
+
+XLA's CPU reduce_window (and its gradient, a select-and-scatter for max) is slow next to
+a handful of strided slices combined elementwise, which XLA fuses into one loop.
+MXNet pads max pooling with the lowest finite value, so this does too.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+from math import prod
+from typing import Any
+
+import numpy as np
+
+from hybrix.compiler.strategies._registry import Case, Strategy, register
+from hybrix.ir import get_op
+
+__all__ = ["POOL_STRATEGIES"]
+
+_LAST = {"NWC", "NHWC", "NDHWC"}
+
+
+def _geometry(shape: tuple[int, ...], attrs: dict[str, Any]) -> dict[str, Any]:
+    """Kernel, stride, pad, output size and extra high-side pad ('full') per spatial axis."""
+    rank = len(shape) - 2
+    last = attrs.get("layout") in _LAST
+    spatial = shape[1:-1] if last else shape[2:]
+    kernel = tuple(attrs["kernel"])
+    stride = tuple(attrs.get("stride") or (1,) * rank)
+    pad = tuple(attrs.get("pad") or (0,) * rank)
+    ceil = attrs.get("pooling_convention") == "full"
+    out, extra = [], []
+    for n, k, s, p in zip(spatial, kernel, stride, pad, strict=True):
+        room = n + 2 * p - k
+        size = (-(-room // s) if ceil else room // s) + 1
+        out.append(size)
+        extra.append(max(0, (size - 1) * s + k - (n + 2 * p)))
+    axes = list(range(1, rank + 1)) if last else list(range(2, rank + 2))
+    return {
+        "kernel": kernel,
+        "stride": stride,
+        "pad": pad,
+        "out": out,
+        "extra": extra,
+        "axes": axes,
+    }
+
+
+def slices(jx: Any, data: Any, **attrs: Any) -> Any:
+    """Pad, one strided slice per window tap, combined with max (or add for sum/avg)."""
+    geo = _geometry(tuple(data.shape), attrs)
+    jnp, lax = jx.jnp, jx.lax
+    pool_type = attrs["pool_type"]
+    fill = jnp.finfo(data.dtype).min if pool_type == "max" else 0
+    config = [(0, 0, 0)] * data.ndim
+    for axis, p, e in zip(geo["axes"], geo["pad"], geo["extra"], strict=True):
+        config[axis] = (p, p + e, 0)
+    x = lax.pad(data, jnp.asarray(fill, data.dtype), config)
+    total = None
+    for tap in product(*(range(k) for k in geo["kernel"])):
+        start, limit, strides = [0] * x.ndim, list(x.shape), [1] * x.ndim
+        for axis, t, s, o in zip(geo["axes"], tap, geo["stride"], geo["out"], strict=True):
+            start[axis], limit[axis], strides[axis] = t, t + (o - 1) * s + 1, s
+        piece = lax.slice(x, start, limit, strides)
+        if total is None:
+            total = piece
+        else:
+            total = jnp.maximum(total, piece) if pool_type == "max" else total + piece
+    if pool_type == "avg":
+        total = total / np.asarray(prod(geo["kernel"]), data.dtype)
+    return total
+
+
+def global_reduce(jx: Any, data: Any, **attrs: Any) -> Any:
+    """Global max/avg/sum pooling as one reduction over the spatial axes."""
+    last = attrs.get("layout") in _LAST
+    rank = data.ndim - 2
+    axes = tuple(range(1, rank + 1)) if last else tuple(range(2, rank + 2))
+    pool_type = attrs["pool_type"]
+    if pool_type == "max":
+        return jx.jnp.max(data, axis=axes, keepdims=True)
+    if pool_type == "sum":
+        return jx.jnp.sum(data, axis=axes, keepdims=True)
+    return jx.jnp.mean(data, axis=axes, keepdims=True)
+
+
+def _fits_slices(case: Case) -> str | None:
+    attrs = case.attrs
+    if attrs.get("global_pool"):
+        return "global pooling: global_reduce"
+    if attrs["pool_type"] not in ("max", "avg", "sum"):
+        return f"pool_type {attrs['pool_type']!r} (only max, avg, sum)"
+    if attrs.get("pooling_convention") == "same":
+        return "pooling_convention 'same'"
+    if not all(isinstance(d, int) for d in case.shapes[0]):
+        return "needs static shapes"
+    if attrs["pool_type"] == "avg":
+        geo = _geometry(case.shapes[0], attrs)
+        if attrs.get("count_include_pad") is False and any(geo["pad"]):
+            return "avg without count_include_pad divides by a per-window count"
+        if any(geo["extra"]):
+            return "avg with 'full' padding divides by a per-window count"
+    if prod(attrs["kernel"]) > 64:
+        return f"kernel {tuple(attrs['kernel'])} has over 64 taps"
+    return None
+
+
+def _fits_global(case: Case) -> str | None:
+    if not case.attrs.get("global_pool"):
+        return "not global pooling"
+    if case.attrs["pool_type"] not in ("max", "avg", "sum"):
+        return f"pool_type {case.attrs['pool_type']!r} (only max, avg, sum)"
+    return None
+
+
+POOL_STRATEGIES = [
+    register(
+        Strategy(
+            "xla",
+            "Pooling",
+            get_op("Pooling").lower_fn,  # type: ignore[arg-type]
+            lambda case: None,
+            "the op's lower facet: lax.reduce_window",
+            naive=True,
+        )
+    ),
+    register(
+        Strategy("slices", "Pooling", slices, _fits_slices, "strided slices + max/add per tap")
+    ),
+    register(
+        Strategy(
+            "global_reduce",
+            "Pooling",
+            global_reduce,
+            _fits_global,
+            "global pooling as one reduction",
+        )
+    ),
+]

@@ -1,0 +1,135 @@
+"""The cost model, the on-disk autotune table, lowering through choices, JAX's compile cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hybrix.compiler import autotune
+from hybrix.compiler.cache_dir import cache_dir, machine_id
+from hybrix.compiler.lower import lower_graph
+from hybrix.compiler.strategies import Case
+from hybrix.ir import Graph, HybrixError, get_op
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYBRIX_CACHE_DIR", str(tmp_path))
+    yield
+    autotune.set_mode(None)
+
+
+def _conv_case(shape, filters, target="cpu", **attrs):
+    attrs = get_op("Convolution").check_attrs(
+        {"kernel": (3, 3), "pad": (1, 1), "num_filter": filters, **attrs}
+    )
+    weight = (filters, shape[1], *attrs["kernel"])
+    return Case.make("Convolution", [shape, weight, (filters,)], "float32", attrs, target)
+
+
+def test_cost_model_avoids_xla_conv_on_tiny_inputs():
+    assert autotune.choose(_conv_case((32, 256, 2, 2), 256), "cost").strategy == "im2col"
+    assert autotune.choose(_conv_case((32, 512, 1, 1), 512), "cost").strategy == "matmul_1x1"
+
+
+def test_cost_model_keeps_xla_conv_for_thin_stems_and_on_gpu():
+    stem = _conv_case((1, 3, 224, 224), 64, kernel=(7, 7), stride=(2, 2), pad=(3, 3))
+    assert autotune.choose(stem, "cost").strategy == "xla"
+    gpu = _conv_case((32, 256, 2, 2), 256, target="gpu")
+    assert autotune.choose(gpu, "cost").strategy == "xla"
+
+
+def test_naive_mode_uses_the_facet():
+    choice = autotune.choose(_conv_case((32, 256, 2, 2), 256), "naive")
+    assert choice.strategy == "xla"
+    assert "naive" in choice.reason
+
+
+def test_tune_measures_once_and_caches_on_disk(tmp_path, monkeypatch):
+    case = _conv_case((2, 8, 2, 2), 8)
+    calls = []
+    real = autotune._measure
+    monkeypatch.setattr(autotune, "_measure", lambda c: calls.append(c) or real(c))
+    first = autotune.choose(case, "tune")
+    assert first.reason.startswith("measured")
+    path = tmp_path / "lowering" / f"{machine_id()}.json"
+    table = json.loads(path.read_text())
+    assert table[case.key()]["strategy"] == first.strategy
+    assert set(table[case.key()]["times"]) >= {"xla", "im2col"}
+    second = autotune.choose(case, "cost")  # measured choices win over the cost model
+    assert second == first
+    assert len(calls) == 1
+
+
+def test_unknown_mode_is_an_error(monkeypatch):
+    monkeypatch.setenv("HYBRIX_LOWERING", "fastest")
+    with pytest.raises(HybrixError, match="HYBRIX_LOWERING='fastest'"):
+        autotune.get_mode()
+
+
+def _conv_graph(shape):
+    graph = Graph("g")
+    x = graph.add_input("x", _type(shape))
+    w = graph.add_constant(
+        "w", np.random.default_rng(0).standard_normal((8, shape[1], 3, 3)).astype(np.float32)
+    )
+    conv = graph.add_node(
+        "Convolution", [x, w], {"kernel": (3, 3), "pad": (1, 1), "num_filter": 8, "no_bias": True}
+    )
+    relu = graph.add_node("Activation", [conv.outputs[0]], {"act_type": "relu"})
+    graph.outputs = [relu.outputs[0]]
+    return graph
+
+
+def _type(shape):
+    from hybrix.ir import DType, TensorType
+
+    return TensorType(DType.float32, tuple(shape))
+
+
+def test_lower_graph_with_chosen_strategies_matches_naive():
+    graph = _conv_graph((4, 16, 1, 1))
+    constants = [jnp.asarray(v.const) for v in graph.constants]
+    x = jnp.asarray(np.random.default_rng(1).standard_normal((4, 16, 1, 1)).astype(np.float32))
+    naive = jax.jit(lower_graph(graph, None))(constants, x)[0]
+    chosen = jax.jit(lower_graph(graph, autotune.strategy_chooser("cost")))(constants, x)[0]
+    np.testing.assert_allclose(chosen, naive, rtol=1e-5, atol=1e-5)
+    rows = autotune.plan_lowering(graph, "cost")
+    assert [(op, choice.strategy) for _, op, _, choice in rows] == [("Convolution", "matmul_1x1")]
+    assert "matmul_1x1" in autotune.describe_lowering(graph, "cost")
+
+
+_CHILD = """
+import logging, sys, jax, jax.numpy as jnp
+logging.basicConfig(level=logging.DEBUG, stream=sys.stdout)
+from hybrix.compiler.cache_dir import enable_compilation_cache
+enable_compilation_cache()
+print(float(jax.jit(lambda x: jnp.sin(x) * 3 + x @ x.T)(jnp.ones((7, 7))).sum()))
+"""
+
+
+def test_persistent_compilation_cache_serves_a_second_process(tmp_path):
+    env = {**os.environ, "HYBRIX_CACHE_DIR": str(tmp_path), "JAX_PLATFORMS": "cpu"}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True
+        )
+        for _ in range(2)
+    ]
+    entries = list((tmp_path / "xla").iterdir())
+    assert entries, "the first process wrote compiled programs"
+    assert runs[0].stdout.strip().splitlines()[-1] == runs[1].stdout.strip().splitlines()[-1]
+    assert "cache hit" not in runs[0].stdout.lower()
+    assert "persistent compilation cache hit" in runs[1].stdout.lower()
+
+
+def test_cache_dir_follows_the_environment(tmp_path):
+    assert cache_dir("lowering") == tmp_path / "lowering"
+    assert (tmp_path / "lowering").is_dir()

@@ -1,0 +1,175 @@
+"""Every lowering strategy equals the op's lower facet and numpy ref, in values and gradients."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hybrix.compiler.jx import jax_namespace
+from hybrix.compiler.strategies import Case, candidates
+from hybrix.compiler.strategies._geometry import conv_geometry, trim_taps
+from hybrix.ir import get_op
+
+jax.config.update("jax_enable_x64", True)
+
+_LAST = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
+CONV_CASES = {
+    "3x3_pad": ((2, 4, 5, 5), {"kernel": (3, 3), "num_filter": 6, "pad": (1, 1)}),
+    "1x1_input": ((2, 4, 1, 1), {"kernel": (3, 3), "num_filter": 6, "pad": (1, 1)}),
+    "2x2_stride2": (
+        (2, 4, 2, 2),
+        {"kernel": (3, 3), "num_filter": 6, "pad": (1, 1), "stride": (2, 2)},
+    ),
+    "dilate_groups": (
+        (2, 4, 7, 6),
+        {
+            "kernel": (3, 2),
+            "num_filter": 6,
+            "pad": (2, 1),
+            "stride": (2, 1),
+            "dilate": (2, 3),
+            "num_group": 2,
+        },
+    ),
+    "1x1_stride": ((2, 4, 7, 6), {"kernel": (1, 1), "num_filter": 6, "stride": (2, 2)}),
+    "depthwise": ((2, 4, 7, 6), {"kernel": (3, 3), "num_filter": 4, "num_group": 4, "pad": (1, 1)}),
+    "conv1d": ((2, 4, 7), {"kernel": (3,), "num_filter": 4, "pad": (1,)}),
+    "conv3d": ((1, 2, 4, 4, 3), {"kernel": (3, 3, 3), "num_filter": 3, "pad": (1, 1, 1)}),
+    "dilated_trim": (
+        (1, 3, 2, 2),
+        {"kernel": (3, 3), "num_filter": 2, "pad": (2, 2), "dilate": (2, 2)},
+    ),
+}
+
+
+def _conv_inputs(rng, shape, attrs, last):
+    op = get_op("Convolution")
+    full = op.check_attrs({**attrs, "layout": _LAST[len(shape) - 2] if last else None})
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((attrs["num_filter"], shape[1] // full["num_group"], *attrs["kernel"]))
+    b = rng.standard_normal(attrs["num_filter"])
+    if last:
+        x, w = np.moveaxis(x, 1, -1), np.moveaxis(w, 1, -1)
+    return [x, w, b], full
+
+
+def _fitting(op, arrays, attrs):
+    case = Case.make(op, [a.shape for a in arrays], "float64", attrs)
+    return [s for s, why in candidates(case) if why is None and not s.naive]
+
+
+@pytest.mark.parametrize("last", [False, True], ids=["first", "last"])
+@pytest.mark.parametrize("name", list(CONV_CASES))
+def test_conv_strategies_match_facet_ref_and_grads(name, last):
+    rng = np.random.default_rng(0)
+    arrays, attrs = _conv_inputs(rng, *CONV_CASES[name], last)
+    op = get_op("Convolution")
+    expected = op.ref_fn(*arrays, **attrs)
+    jx, args = jax_namespace(), [jnp.asarray(a) for a in arrays]
+
+    def facet(*a):
+        return op.lower_fn(jx, *a, **attrs)
+
+    head = jnp.asarray(rng.standard_normal(expected.shape))
+    facet_grads = jax.vjp(facet, *args)[1](head)
+    strategies = _fitting("Convolution", arrays, attrs)
+    assert strategies, "every case has at least one non-naive strategy"
+    for strategy in strategies:
+
+        def run(*a, lower=strategy.lower):
+            return lower(jx, *a, **attrs)
+
+        out, pullback = jax.vjp(run, *args)
+        np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10, err_msg=strategy.name)
+        for got, want in zip(pullback(head), facet_grads, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10, err_msg=strategy.name)
+
+
+def test_conv_strategy_numeric_gradient():
+    from jax.test_util import check_grads
+
+    rng = np.random.default_rng(1)
+    arrays, attrs = _conv_inputs(rng, *CONV_CASES["2x2_stride2"], last=True)
+    for strategy in _fitting("Convolution", arrays, attrs):
+        fn = lambda *a, lower=strategy.lower: lower(jax_namespace(), *a, **attrs)  # noqa: E731
+        check_grads(fn, [jnp.asarray(a) for a in arrays], order=1, modes=["rev"])
+
+
+def test_trim_taps_turns_3x3_on_1x1_into_1x1():
+    attrs = {"kernel": (3, 3), "pad": (1, 1)}
+    geometry = trim_taps(conv_geometry((1, 8, 1, 1), (4, 8, 3, 3), attrs))
+    assert geometry.kernel == (1, 1)
+    assert geometry.taps == ((1, 2), (1, 2))
+    assert (geometry.low, geometry.high) == ((0, 0), (0, 0))
+    assert geometry.out == (1, 1)
+
+
+def test_trim_taps_keeps_ordinary_convolutions():
+    geometry = trim_taps(
+        conv_geometry((1, 8, 9, 9), (4, 8, 3, 3), {"kernel": (3, 3), "pad": (1, 1)})
+    )
+    assert not geometry.trimmed
+
+
+def test_strategy_reasons_name_why_not():
+    case = Case.make(
+        "Convolution",
+        [(1, 4, 5, 5), (4, 4, 3, 3)],
+        "float32",
+        get_op("Convolution").check_attrs({"kernel": (3, 3), "num_filter": 4, "no_bias": True}),
+    )
+    reasons = {s.name: why for s, why in candidates(case)}
+    assert reasons["matmul_1x1"] == "kernel (3, 3) is not 1x1 after trimming"
+    assert reasons["xla_trim"] == "no tap reads only padding"
+    assert reasons["im2col"] is None
+
+
+POOL_CASES = {
+    "max_3x3_s2_p1": (
+        (2, 3, 9, 9),
+        {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1), "pool_type": "max"},
+    ),
+    "max_full": (
+        (2, 3, 8, 8),
+        {"kernel": (3, 3), "stride": (2, 2), "pool_type": "max", "pooling_convention": "full"},
+    ),
+    "avg_pad": (
+        (2, 3, 6, 6),
+        {"kernel": (2, 2), "stride": (2, 2), "pad": (1, 1), "pool_type": "avg"},
+    ),
+    "sum_1d": ((2, 3, 7), {"kernel": (3,), "stride": (2,), "pool_type": "sum"}),
+    "global_avg": ((2, 3, 4, 4), {"kernel": (1, 1), "global_pool": True, "pool_type": "avg"}),
+    "global_max": ((2, 3, 4, 4), {"global_pool": True, "pool_type": "max"}),
+}
+
+
+@pytest.mark.parametrize("last", [False, True], ids=["first", "last"])
+@pytest.mark.parametrize("name", list(POOL_CASES))
+def test_pool_strategies_match_facet_ref_and_grads(name, last):
+    rng = np.random.default_rng(2)
+    shape, attrs = POOL_CASES[name]
+    op = get_op("Pooling")
+    rank = len(shape) - 2
+    attrs = op.check_attrs({**attrs, "layout": _LAST[rank] if last else None})
+    x = rng.standard_normal(shape)
+    if last:
+        x = np.moveaxis(x, 1, -1)
+    expected = op.ref_fn(x, **attrs)
+    jx = jax_namespace()
+    head = jnp.asarray(rng.standard_normal(expected.shape))
+    facet_grad = jax.vjp(lambda a: op.lower_fn(jx, a, **attrs), jnp.asarray(x))[1](head)[0]
+    strategies = _fitting("Pooling", [x], attrs)
+    assert strategies
+    for strategy in strategies:
+        out, pullback = jax.vjp(lambda a, s=strategy: s.lower(jx, a, **attrs), jnp.asarray(x))
+        np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12, err_msg=strategy.name)
+        np.testing.assert_allclose(pullback(head)[0], facet_grad, rtol=1e-10, atol=1e-12)
+
+
+def test_slices_does_not_fit_lp_pooling():
+    attrs = get_op("Pooling").check_attrs({"kernel": (2, 2), "pool_type": "lp", "p_value": 2})
+    case = Case.make("Pooling", [(1, 1, 4, 4)], "float32", attrs)
+    reasons = {s.name: why for s, why in candidates(case)}
+    assert reasons["slices"] == "pool_type 'lp' (only max, avg, sum)"
