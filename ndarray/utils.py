@@ -91,7 +91,8 @@ def full(shape: Any, val: Any, ctx: Any = None, dtype: Any = None, out: Any = No
     ctx = _context(ctx)
     with jax.default_device(ctx.device):
         data = jnp.full(_shape(shape), val, dtype=_dtype(dtype))
-    return NDArray(data, ctx)
+    # NOTE: device_put commits the array, so later ops run on ctx rather than the default
+    return NDArray(jax.device_put(data, ctx.device), ctx)
 
 
 def arange(

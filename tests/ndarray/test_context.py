@@ -65,6 +65,8 @@ def test_cpu1_with_forced_host_devices():
         assert w.context == hybrix.cpu(0)
         with hybrix.cpu(1):
             assert nd.ones((2,)).context == hybrix.cpu(1)
+        for made in (nd.zeros((2, 3), ctx=hybrix.cpu(1)), nd.ones((2, 3), ctx=hybrix.cpu(1))):
+            assert (made * 2).context == hybrix.cpu(1), (made * 2).context
         np.testing.assert_array_equal(w.asnumpy(), [3, 6, 9])
         print("ok")
         """
