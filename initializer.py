@@ -175,15 +175,23 @@ _SUFFIX_METHODS = (
 
 
 def _uniform(arr: Any, low: float, high: float) -> None:
-    from hybrix.ndarray import random
+    from hybrix.ndarray.random import host_generator
 
-    arr[:] = random.uniform(low, high, shape=arr.shape, dtype=_float_dtype(arr))
+    _fill_from_host(arr, host_generator().uniform(low, high, size=arr.shape))
 
 
 def _normal(arr: Any, loc: float, scale: float) -> None:
-    from hybrix.ndarray import random
+    from hybrix.ndarray.random import host_generator
 
-    arr[:] = random.normal(loc, scale, shape=arr.shape, dtype=_float_dtype(arr))
+    _fill_from_host(arr, host_generator().normal(loc, scale, size=arr.shape))
+
+
+def _fill_from_host(arr: Any, values: np.ndarray) -> None:
+    """Draw on the host and copy once: a device draw would compile one program per shape,
+    which made initialising a ResNet take seconds."""
+    import jax
+
+    arr._data = jax.device_put(values.astype(_float_dtype(arr)), arr.context.device)
 
 
 def _float_dtype(arr: Any) -> str:

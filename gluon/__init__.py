@@ -30,3 +30,13 @@ __all__ = [
     "rnn",
     "utils",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # NOTE: model_zoo loads lazily: hybrix.models builds on gluon, so importing it here
+    # would be circular when hybrix.models is imported first.
+    if name == "model_zoo":
+        import importlib
+
+        return importlib.import_module("hybrix.gluon.model_zoo")
+    raise AttributeError(f"module 'hybrix.gluon' has no attribute {name!r}")

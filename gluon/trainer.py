@@ -6,9 +6,13 @@
     loss.backward()
     trainer.step(batch_size)
 
-`step` sums each parameter's gradients across its contexts (`_local_allreduce`, the small
-stand-in for a KVStore) and then updates every context's copy with one jitted function
-over all of that context's parameters, donating the weight and state buffers.
+With several contexts (or a 'dist_*' kvstore) `step` reduces each parameter's gradients
+through a KVStore (hybrix.kvstore), as MXNet does: with update_on_kvstore the store sums
+the gradients and runs the optimizer on its own copy of the weights, which every context
+then pulls; otherwise the summed gradients come back to every context and each context's
+updater runs one jitted function over all of that context's parameters, donating the
+weight and state buffers. All parameters go to the store in one call, so the reduction is
+one XLA program per step.
 
 Stale gradients: MXNet marks a gradient fresh when backward writes it. Here backward
 always stores a new jax array into `.grad`, so a gradient whose array is the one the
@@ -21,13 +25,17 @@ import os
 import tempfile
 from typing import Any
 
+import numpy as np
+
+from hybrix import kvstore as kvs
 from hybrix import optimizer as opt
 from hybrix.gluon.parameter import Parameter
 from hybrix.ir import HybrixError
 
 __all__ = ["StaleGradientError", "Trainer", "TrainerError"]
 
-_KVSTORES = ("device", "local", None)
+# MXNet's model._create_kvstore: 'local' stops updating on the store past this many elements
+_LOCAL_UPDATE_LIMIT = 1024 * 1024 * 16
 
 
 class TrainerError(HybrixError, ValueError):
@@ -46,9 +54,12 @@ class Trainer:
         params: a ParameterDict, dict or list of Parameters.
         optimizer: an optimizer name or an Optimizer instance.
         optimizer_params: keyword arguments for a named optimizer.
-        kvstore: 'device' or 'local' (a local reduction across contexts) or None.
+        kvstore: a KVStore type ('device', 'local', 'dist_sync', 'dist_device_sync'), a
+            KVStore, or None (no reduction across contexts). As in MXNet, a non-dist type
+            with one context uses no store.
         compression_params: gradient compression; not supported (raises).
-        update_on_kvstore: accepted; without a KVStore the update runs here either way.
+        update_on_kvstore: run the optimizer on the store (None: MXNet's choice, True
+            unless MXNET_UPDATE_ON_KVSTORE=0 or a 'local' store holds a huge parameter).
     """
 
     def __init__(
@@ -61,25 +72,36 @@ class Trainer:
         update_on_kvstore: bool | None = None,
     ) -> None:
         self._params = _unique_parameters(params)
-        if kvstore not in _KVSTORES:
-            raise TrainerError(
-                f"kvstore {kvstore!r} is not supported yet; expected one of {list(_KVSTORES)} "
-                "(distributed KVStores come with the KVStore issue)"
-            )
+        _check_kvstore_argument(kvstore)
         if compression_params:
             raise TrainerError(
                 f"compression_params={compression_params!r}: gradient compression is not "
-                "supported (gradients are reduced exactly, in memory)"
+                "supported (gradients are reduced exactly, by XLA collectives)"
             )
-        self._kvstore = kvstore
-        self._update_on_kvstore = update_on_kvstore
         self._init_optimizer(optimizer, optimizer_params or {})
         self._scale = self._optimizer.rescale_grad
+        if self._optimizer.aggregate_num > 1 and update_on_kvstore:
+            raise TrainerError(
+                "Cannot set update_on_kvstore=True when optimizer.aggregate_num > 1."
+            )
+        if update_on_kvstore is None and self._optimizer.aggregate_num > 1:
+            update_on_kvstore = False
+        self._kvstore_params = {"kvstore": kvstore, "update_on_kvstore": update_on_kvstore}
+        self._kvstore: Any = None
+        self._update_on_kvstore: bool | None = None
+        self._kv_initialized = False
+        self._params_to_init = list(self._params)
         self._contexts: list | None = None
         self._last_grads: dict[tuple[int, int], Any] = {}
+        self._pending_fresh: dict[int, list[bool]] | None = None
         self._remember_grads()
         for param in self._params:
             param._trainer = self
+        if _is_dist(kvstore) and not any(p._deferred_init for p in self._params):
+            # NOTE: beyond MXNet, which syncs at the first step: every worker starts from
+            # rank 0's weights before its first forward, so step 1's gradients agree too.
+            self._init_kvstore()
+            self._init_params()
 
     def _init_optimizer(self, optimizer: Any, optimizer_params: dict) -> None:
         param_dict = dict(enumerate(self._params))
@@ -109,23 +131,81 @@ class Trainer:
         """Set the optimizer's learning rate (not allowed with an lr_scheduler)."""
         self._optimizer.set_learning_rate(lr)
 
+    # -- the KVStore -------------------------------------------------------------------------
+    def _init_kvstore(self) -> None:
+        """Create the KVStore and decide update_on_kvstore (MXNet's _create_kvstore)."""
+        config = self._kvstore_params
+        contexts = self._ensure_contexts()
+        kvstore, update_on_kvstore = _create_kvstore(config["kvstore"], len(contexts), self._params)
+        if config["update_on_kvstore"] is not None:
+            update_on_kvstore = config["update_on_kvstore"]
+        if kvstore is not None:
+            if update_on_kvstore:
+                kvstore.set_optimizer(self._optimizer)
+            self._kvstore = kvstore
+            self._update_on_kvstore = bool(update_on_kvstore)
+        self._kv_initialized = True
+
+    def _init_params(self) -> None:
+        """Put every initialized parameter in the store and give all contexts (and, when
+        distributed, all workers) rank 0's first-context value."""
+        if self._kvstore is None:
+            self._params_to_init = []
+            return
+        ready = [p for p in self._params_to_init if not p._deferred_init]
+        self._params_to_init = [p for p in self._params_to_init if p._deferred_init]
+        if ready:
+            keys = [self._params.index(p) for p in ready]
+            self._kvstore.broadcast(
+                keys, [p.list_data()[0] for p in ready], [p.list_data() for p in ready]
+            )
+
+    def _prepare(self) -> None:
+        if not self._kv_initialized:
+            self._init_kvstore()
+        if self._params_to_init:
+            self._init_params()
+
+    def _check_and_rescale_grad(self, scale: float) -> None:
+        # NOTE: MXNet refuses a new batch size with update_on_kvstore on a dist store (its
+        # servers hold a pickled copy of the optimizer); here every worker's store runs this
+        # very optimizer, so the new scale applies.
+        self._optimizer.rescale_grad = scale
+
     # -- stepping -----------------------------------------------------------------------------
     def step(self, batch_size: int, ignore_stale_grad: bool = False) -> None:
         """Reduce gradients across contexts, then update with gradients scaled by
-        1/batch_size (set batch_size=1 if the loss was already averaged)."""
-        self._optimizer.rescale_grad = self._scale / batch_size
+        1/batch_size (set batch_size=1 if the loss was already averaged; with a dist
+        kvstore gradients are summed over all workers, so give the global batch size)."""
+        self._check_and_rescale_grad(self._scale / batch_size)
+        self._prepare()
+        fresh = self._freshness(ignore_stale_grad)
         self._allreduce_grads()
-        self._update(ignore_stale_grad)
+        self._update(fresh)
 
     def allreduce_grads(self) -> None:
         """Sum each parameter's gradients across its contexts (for gradient clipping
         between allreduce_grads() and update())."""
+        self._prepare()
+        self._refuse_on_kvstore("allreduce_grads")
+        self._pending_fresh = self._freshness(ignore_stale_grad=True)
         self._allreduce_grads()
 
     def update(self, batch_size: int, ignore_stale_grad: bool = False) -> None:
         """The update half of `step`, after `allreduce_grads`."""
-        self._optimizer.rescale_grad = self._scale / batch_size
-        self._update(ignore_stale_grad)
+        self._prepare()
+        self._refuse_on_kvstore("update")
+        self._check_and_rescale_grad(self._scale / batch_size)
+        fresh = self._freshness(ignore_stale_grad)
+        self._pending_fresh = None
+        self._update(fresh)
+
+    def _refuse_on_kvstore(self, what: str) -> None:
+        if self._kvstore is not None and self._update_on_kvstore:
+            raise TrainerError(
+                f"{what}() when parameters are updated on kvstore is not supported. Try "
+                "setting `update_on_kvstore` to False when creating trainer."
+            )
 
     def _check_contexts(self) -> list:
         contexts = None
@@ -147,36 +227,56 @@ class Trainer:
         return self._contexts
 
     def _allreduce_grads(self) -> None:
-        if len(self._ensure_contexts()) <= 1:
+        """One pushpull of every trained parameter's gradients (one XLA program)."""
+        if self._kvstore is None:
             return
-        for param in self._params:
-            if param.grad_req == "null":
-                continue
-            grads = param.list_grad()
-            for grad, summed in zip(grads, _local_allreduce(grads), strict=True):
-                grad._data = summed
+        keys, grads, weights = [], [], []
+        for i, param in enumerate(self._params):
+            if param.grad_req != "null":
+                keys.append(i)
+                grads.append(param.list_grad())
+                weights.append(param.list_data())
+        if not keys:
+            return
+        if self._update_on_kvstore:
+            self._kvstore.pushpull(keys, grads, out=weights)
+        else:
+            self._kvstore.pushpull(keys, grads)
 
-    def _update(self, ignore_stale_grad: bool = False) -> None:
+    def _freshness(self, ignore_stale_grad: bool) -> dict[int, list[bool]]:
+        """Which gradients backward wrote since the last step; raises on a stale one
+        unless ignore_stale_grad (MXNet's UserWarning, raised before anything changes)."""
+        fresh = self._pending_fresh or {
+            i: self._fresh(i, p) for i, p in enumerate(self._params) if p.grad_req != "null"
+        }
+        if not ignore_stale_grad:
+            contexts = self._ensure_contexts()
+            for i, flags in fresh.items():
+                if not all(flags):
+                    raise StaleGradientError(
+                        f"Gradient of Parameter `{self._params[i].name}` on context "
+                        f"{contexts[flags.index(False)]} has not been updated by backward "
+                        "since last `step`. This could mean a bug in your model that made it "
+                        "only use a subset of the Parameters (Blocks) for this iteration. If "
+                        "you are intentionally only using a subset, call step with "
+                        "ignore_stale_grad=True to suppress this warning and skip updating "
+                        "of Parameters with stale gradient"
+                    )
+        return fresh
+
+    def _update(self, fresh: dict[int, list[bool]]) -> None:
         contexts = self._ensure_contexts()
+        if self._kvstore is not None and self._update_on_kvstore:
+            self._remember_grads()  # the store already updated the weights
+            return
         updates: list[list] = [[] for _ in contexts]
         for i, param in enumerate(self._params):
             if param.grad_req == "null":
                 continue
-            fresh = self._fresh(i, param)
-            if not ignore_stale_grad and not all(fresh):
-                ctx = contexts[fresh.index(False)]
-                raise StaleGradientError(
-                    f"Gradient of Parameter `{param.name}` on context {ctx} has not been "
-                    "updated by backward since last `step`. This could mean a bug in your model "
-                    "that made it only use a subset of the Parameters (Blocks) for this "
-                    "iteration. If you are intentionally only using a subset, call step with "
-                    "ignore_stale_grad=True to suppress this warning and skip updating of "
-                    "Parameters with stale gradient"
-                )
             for c, (weight, grad) in enumerate(
                 zip(param.list_data(), param.list_grad(), strict=True)
             ):
-                if fresh[c]:
+                if fresh[i][c]:
                     updates[c].append((i, grad, weight))
         for updater, batch in zip(self._updaters, updates, strict=True):
             if batch:
@@ -204,7 +304,10 @@ class Trainer:
 
         The Parameters' lr_mult/wd_mult (optimizer.param_dict) are not saved.
         """
-        self._ensure_contexts()
+        self._prepare()
+        if self._kvstore is not None and self._update_on_kvstore:
+            self._kvstore.save_optimizer_states(fname, dump_optimizer=True)
+            return
         updater = self._updaters[0] if self._updaters else opt.get_updater(self._optimizer)
         data = updater.get_states(dump_optimizer=True)
         folder = os.path.dirname(os.path.abspath(fname))
@@ -214,36 +317,63 @@ class Trainer:
 
     def load_states(self, fname: str) -> None:
         """Load what save_states wrote; the optimizer is replaced by the saved one."""
-        self._ensure_contexts()
+        self._prepare()
         try:
             with open(fname, "rb") as handle:
                 data = handle.read()
         except OSError as e:
             raise TrainerError(f"cannot read trainer states from {fname!r}: {e}") from e
         try:
-            for updater in self._updaters:
-                updater.set_states(data)
-                updater.optimizer = self._updaters[0].optimizer
+            if self._kvstore is not None and self._update_on_kvstore:
+                self._kvstore._updater.set_states(data)
+                self._optimizer = self._kvstore._updater.optimizer
+            else:
+                for updater in self._updaters:
+                    updater.set_states(data)
+                    updater.optimizer = self._updaters[0].optimizer
+                if self._updaters:
+                    self._optimizer = self._updaters[0].optimizer
         except opt.OptimizerError as e:
             raise TrainerError(f"{fname!r} does not hold trainer states: {e}") from e
-        if self._updaters:
-            self._optimizer = self._updaters[0].optimizer
         self._optimizer.param_dict = dict(enumerate(self._params))
 
 
-def _local_allreduce(arrays: list) -> list:
-    """Sum NDArrays living on different devices; returns the sum placed on each device.
+def _is_dist(kvstore: Any) -> bool:
+    if kvstore is None:
+        return False
+    name = kvstore if isinstance(kvstore, str) else kvstore.type
+    return "dist" in name
 
-    NOTE: a stand-in for KVStore 'device' pushpull; the sum runs on the first device.
-    """
-    import jax
 
-    first = arrays[0]._data
-    device = next(iter(first.devices()))
-    total = first
-    for array in arrays[1:]:
-        total = total + jax.device_put(array._data, device)
-    return [jax.device_put(total, next(iter(a._data.devices()))) for a in arrays]
+def _check_kvstore_argument(kvstore: Any) -> None:
+    """Refuse a bad kvstore argument at once (MXNet finds out at the first step)."""
+    if kvstore is None or isinstance(kvstore, kvs.KVStore):
+        return
+    if not isinstance(kvstore, str):
+        raise TrainerError(
+            f"kvstore must be a KVStore, a str or None, got {type(kvstore).__name__}"
+        )
+    try:
+        kvs.check_type(kvstore)
+    except kvs.KVStoreError as e:
+        raise TrainerError(f"Trainer(kvstore={kvstore!r}): {e}") from e
+
+
+def _create_kvstore(kvstore: Any, num_device: int, params: list) -> tuple[Any, bool]:
+    """(store or None, update_on_kvstore) as MXNet 1.9's model._create_kvstore."""
+    update_on_kvstore = bool(int(os.environ.get("MXNET_UPDATE_ON_KVSTORE", "1")))
+    if kvstore is None:
+        return None, False
+    if isinstance(kvstore, kvs.KVStore):
+        return kvstore, update_on_kvstore
+    if num_device == 1 and "dist" not in kvstore:
+        return None, False  # no need for a store with one device on one machine
+    store = kvs.create(kvstore)
+    if kvstore == "local":
+        sizes = [int(np.prod(p.shape)) for p in params if p.shape is not None]
+        if sizes and max(sizes) > _LOCAL_UPDATE_LIMIT:
+            update_on_kvstore = False
+    return store, update_on_kvstore
 
 
 def _unique_parameters(params: Any) -> list[Parameter]:

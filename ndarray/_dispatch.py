@@ -82,7 +82,8 @@ class Entry:
         self.fn = jax.jit((lambda *args: run(*args)[0]) if self.single else run)
         self.nondiff = _nondiff_positions(op)
         positions = {name: i for i, name in enumerate(op.input_names)}
-        self.aux = [(names.index(out), positions[inp]) for out, inp in op.aux_updates.items()]
+        updates = op.aux_updates.items() if op.updates_aux(attrs) else ()
+        self.aux = [(names.index(out), positions[inp]) for out, inp in updates]
         self.seen: set[tuple] = set()  # input avals whose types `infer` has accepted
 
     def check(self, data: Sequence[Any]) -> None:

@@ -39,6 +39,11 @@ def seed(seed_state: int, ctx: Any = "all") -> None:
     _GENERATOR[0] = np.random.default_rng(int(seed_state))
 
 
+def host_generator() -> np.random.Generator:
+    """The numpy generator behind hybrix's random state (seeded by `seed`), for host draws."""
+    return _GENERATOR[0]
+
+
 def next_key(ctx: Any = None) -> Any:
     """A fresh raw PRNG key (uint32[2]) on the device of `ctx` (default: current)."""
     import jax

@@ -200,6 +200,7 @@ class OpDef:
     no_grad: str | None = None
     visible_outputs: int | Callable[[Mapping[str, Any]], int] | None = None
     aux_updates: dict[str, str] = field(default_factory=dict)
+    aux_when: Callable[[Mapping[str, Any]], bool] | None = None
     rng: bool = False
     missing: dict[str, str] = field(default_factory=dict)
     infer_fn: Callable[..., Any] | None = None
@@ -254,6 +255,12 @@ class OpDef:
 
     def output_names(self, attrs: Mapping[str, Any]) -> list[str]:
         return list(self.outputs(attrs) if callable(self.outputs) else self.outputs)
+
+    def updates_aux(self, attrs: Mapping[str, Any]) -> bool:
+        """Whether this call changes the inputs named in aux_updates (else they pass through)."""
+        if not self.aux_updates:
+            return False
+        return self.aux_when is None or self.aux_when(attrs)
 
     def num_visible_outputs(self, attrs: Mapping[str, Any]) -> int:
         if self.visible_outputs is None:

@@ -72,6 +72,7 @@ batch_norm = defop(
     nondiff_inputs=("moving_mean", "moving_var"),
     visible_outputs=lambda attrs: 3 if attrs.get("output_mean_var") else 1,
     aux_updates={"new_moving_mean": "moving_mean", "new_moving_var": "moving_var"},
+    aux_when=lambda attrs: attrs["training"] and not attrs["use_global_stats"],
     doc="(x - mean) / sqrt(var + eps) * gamma + beta per channel of `axis`. Training without "
     "use_global_stats: batch statistics (biased variance), and new_moving_* = momentum * old "
     "+ (1 - momentum) * batch stat; otherwise the moving statistics, passed through. "

@@ -1,8 +1,8 @@
 """gluon.model_zoo.vision: MXNet 1.9.1's vision models and names, built by hybrix.models.
 
-    from hybrix.gluon.model_zoo import vision
-    net = vision.resnet18_v1(classes=10)
-    net = vision.get_model("mobilenet0.25", pretrained=True, root="~/.mxnet/models")
+from hybrix.gluon.model_zoo import vision
+net = vision.resnet18_v1(classes=10)
+net = vision.get_model("mobilenet0.25", pretrained=True, root="~/.mxnet/models")
 """
 
 from hybrix.models import get_model
