@@ -15,6 +15,7 @@ Parameters. See `_CachedGraph`.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import warnings
 from collections import OrderedDict
@@ -308,7 +309,7 @@ class Block:
         out = self.forward(*args)
         for hook in list(self._forward_hooks.values()):
             hook(self, args, out)
-        return out
+        return _as_numpy_mode(out)
 
     def forward(self, *args: Any) -> Any:
         raise HybrixError(f"{type(self).__name__} ({self.name}) does not define forward()")
@@ -451,11 +452,18 @@ class HybridBlock(Block):
         """Parameters keep their declared dtype (MXNet infers it; float32 is the default)."""
 
     def forward(self, x: Any, *args: Any) -> Any:
-        """Run hybrid_forward with F = nd, or the compiled program when hybridized."""
+        """Run hybrid_forward with F = nd, or the compiled program when hybridized.
+
+        Called on Symbols (sym.var), it returns the Symbol of the block (MXNet's way of
+        getting a block's graph); the variables need shapes, since the block is traced.
+        """
         if not isinstance(x, NDArray) and not any(isinstance(a, NDArray) for a in args):
+            symbol = sys.modules.get("hybrix.symbol")
+            if symbol is not None and isinstance(x, symbol.Symbol):
+                return symbol.block_to_symbol(self, x, *args)
             raise HybrixError(
-                f"{self.name}: HybridBlock inputs must be NDArrays (the Symbol API is not "
-                f"available yet), got {type(x).__name__}"
+                f"{self.name}: HybridBlock inputs must be NDArrays or Symbols, "
+                f"got {type(x).__name__}"
             )
         if self._active and _dispatch.TRACER is None:
             from hybrix.gluon._cached_graph import call_cached
@@ -532,3 +540,11 @@ def _first_array(x: Any, args: tuple) -> NDArray:
 def _short_repr(block: Block) -> str:
     text = repr(block)
     return text if "\n" not in text else type(block).__name__
+
+
+def _as_numpy_mode(out: Any) -> Any:
+    """Block outputs as np.ndarray when npx.set_np() is on (MXNet's NumPy mode)."""
+    npx = sys.modules.get("hybrix.npx")
+    if npx is None or not npx.is_np_array():
+        return out
+    return npx.to_np(out)

@@ -1,5 +1,6 @@
 """gluon.nn: MXNet 1.9.1's neural network layers."""
 
+from hybrix.gluon.block import Block, HybridBlock
 from .activations import ELU, GELU, SELU, Activation, LeakyReLU, PReLU, SiLU, Swish
 from .basic_layers import (
     BatchNorm,
