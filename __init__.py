@@ -7,6 +7,7 @@ lazily so that `import hybrix.ir` and `import hybrix.runtime` work without jax.
 from __future__ import annotations
 
 import importlib
+import os as _os
 from typing import Any
 
 # NOTE: absolute imports only: pytest also imports this file under the folder's name (as
@@ -14,6 +15,12 @@ from typing import Any
 from hybrix.ir.errors import HybrixError
 
 __version__ = "0.1.0"
+
+if "HYBRIX_COORDINATOR" in _os.environ:
+    # NOTE: a `hybrix launch` worker joins its jax.distributed group before JAX runs anything.
+    from hybrix.kvstore.dist import join_from_environment
+
+    join_from_environment()
 
 # attribute -> (module, attribute in it or None for the module itself)
 _LAZY = {

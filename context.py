@@ -92,7 +92,8 @@ def _jax_device(device_type: str, device_id: int) -> Any:
 
     platform = _PLATFORMS[device_type]
     try:
-        devices = jax.devices(platform)
+        # NOTE: this process's devices: in a jax.distributed group cpu(0) is every worker's own.
+        devices = jax.local_devices(backend=platform)
     except RuntimeError:
         devices = []
     if device_id >= len(devices):
@@ -114,7 +115,7 @@ def context_of_device(device: Any) -> Context:
     import jax
 
     try:
-        index = jax.devices(device.platform).index(device)
+        index = jax.local_devices(backend=device.platform).index(device)
     except (RuntimeError, ValueError):
         index = device.id
     ctx = Context(device_type, index)

@@ -202,6 +202,11 @@ class CompiledStep:
             for state, value in zip(per_context, shards, strict=True):
                 _write_state(state, value)
         _write_back(program, writes, devices)
+        # NOTE: MXNet's Trainer creates its store at the first step, after that step's
+        # forward, and broadcasts the first context's values of every Parameter (running
+        # statistics included) to all contexts; doing the same here keeps the copies as the
+        # ordinary loop has them, and a later trainer.step finds its store ready.
+        trainer._prepare()
         self.allreduce_bytes = sum(
             int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in new_weights
         )
