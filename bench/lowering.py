@@ -45,7 +45,7 @@ def resnet18(shape: tuple[int, ...]) -> Any:
 
     prefix = FIXTURE / "resnet18_v1"
     model = load(f"{prefix}-symbol.json", f"{prefix}-0000.params", input_shapes={"data": shape})
-    return optimize(model.graph, "O2", inference=True)
+    return optimize(model.graph, "O2", inference=True, layout=False)
 
 
 def preferring(names: tuple[str, ...]) -> Callable[..., Any]:

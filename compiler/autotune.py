@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from hybrix.compiler.cache_dir import cache_dir, machine_id
+from hybrix.compiler.cache_dir import cache_dir, enable_default_compilation_cache, machine_id
 from hybrix.compiler.strategies import STRATEGIES, Case, candidates, strategy_named
 from hybrix.compiler.strategies.cost import estimate
 from hybrix.ir import Graph, HybrixError, Node, get_op
@@ -205,7 +205,12 @@ def node_case(node: Node, shapes: Sequence[Sequence[Any]], dtype: Any, target: s
 
 
 def strategy_chooser(mode: str | None = None) -> Callable[[Node, Sequence[Any]], Any] | None:
-    """For compiler.lower_graph: `(node, args) -> lowering or None` (None: the facet)."""
+    """For compiler.lower_graph: `(node, args) -> lowering or None` (None: the facet).
+
+    Lowering a graph is about to compile it: with HYBRIX_XLA_CACHE=1, JAX's persistent
+    compilation cache is turned on here (compiler.cache_dir.enable_default_compilation_cache).
+    """
+    enable_default_compilation_cache()
     mode = mode or get_mode()
     if mode == "naive":
         return None

@@ -2,7 +2,16 @@
 
 `HYBRIX_CACHE_DIR` (default `~/.cache/hybrix`) holds `lowering/` (autotuned strategy
 choices, one file per machine and jax version) and `xla/` (JAX's compilation cache, so a
-second process loads compiled executables instead of recompiling).
+second process loads compiled executables instead of recompiling). `HYBRIX_XLA_CACHE=1` has
+the compiler turn the latter on whenever it lowers a graph (`enable_default_compilation_cache`)
+for programs that took at least `DEFAULT_MIN_COMPILE_SECONDS` to compile: ResNet-18 then
+compiles in ~0.9 s instead of ~8 s in a second process (bench/compile_time.py).
+
+NOTE: it is off by default: with jax 0.10 on CPU, an executable the persistent cache served
+(deserialised) serializes again without its kernels, and jax's in-memory cache hands that
+same executable to a later compile of the same program, so a bundle's precompiled
+executable fails to load ("Function transpose_copy_fusion not found"; seen in
+tests/runtime/test_bundle.py when the cache already held the program).
 """
 
 from __future__ import annotations
@@ -12,7 +21,17 @@ import os
 import platform
 from pathlib import Path
 
-__all__ = ["cache_dir", "enable_compilation_cache", "machine_id"]
+__all__ = [
+    "DEFAULT_MIN_COMPILE_SECONDS",
+    "cache_dir",
+    "enable_compilation_cache",
+    "enable_default_compilation_cache",
+    "machine_id",
+]
+
+# NOTE: below this a program is not written: eager ops' tiny programs compile in
+# milliseconds and would only fill the directory
+DEFAULT_MIN_COMPILE_SECONDS = 0.5
 
 _ENABLED: dict[str, str] = {}
 
@@ -54,14 +73,34 @@ def enable_compilation_cache(min_compile_seconds: float = 0.0) -> Path:
     import jax
 
     path = cache_dir("xla")
-    if _ENABLED.get("dir") == str(path):
+    if _ENABLED.get("dir") == str(path) and _ENABLED.get("min") == str(min_compile_seconds):
         return path
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_seconds)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     _reset_jax_cache()
-    _ENABLED["dir"] = str(path)
+    _ENABLED.update(dir=str(path), min=str(min_compile_seconds))
     return path
+
+
+def enable_default_compilation_cache() -> Path | None:
+    """With HYBRIX_XLA_CACHE=1 (on, true, yes): JAX's persistent cache on for programs
+    compiling for at least DEFAULT_MIN_COMPILE_SECONDS, unless jax's cache dir was already
+    pointed elsewhere. None when it stays off (the default: see the module's NOTE)."""
+    if os.environ.get("HYBRIX_XLA_CACHE", "0").lower() not in ("1", "on", "true", "yes"):
+        return None
+    if "dir" in _ENABLED and _ENABLED["dir"] == str(cache_dir("xla")):
+        return Path(_ENABLED["dir"])
+    configured = _jax_cache_dir()
+    if configured and configured != _ENABLED.get("dir"):
+        return None  # NOTE: the user set jax's cache dir themselves; leave it alone
+    return enable_compilation_cache(DEFAULT_MIN_COMPILE_SECONDS)
+
+
+def _jax_cache_dir() -> str | None:
+    import jax
+
+    return jax.config.jax_compilation_cache_dir
 
 
 def _reset_jax_cache() -> None:

@@ -6,7 +6,8 @@ Convolution and Pooling gets `layout="NHWC"`, BatchNorm its channel axis, elemen
 inserted only where a value crosses between a channels-last producer and a consumer that
 needs channels-first (graph outputs included), once per value. Constant weights are
 permuted ahead of time instead of transposed at run time. `pick_layout(target)` names the
-layout XLA's conv runs faster on for a target (measured: NHWC on CPU, see bench/lowering.py).
+layout XLA's conv runs faster on for a target (measured: NHWC on CPU, see bench/lowering.py
+and bench/infer.py); `to_target_layout` is the in-place pass the inference pipeline runs.
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ from typing import Any
 import numpy as np
 
 from hybrix.ir import Graph, HybrixError, Node, Value, get_op
+from hybrix.passes import graph_pass, note
 
-__all__ = ["LAYOUTS", "convert_layout", "count_transposes", "pick_layout"]
+__all__ = [
+    "LAYOUTS",
+    "convert_layout",
+    "count_transposes",
+    "pick_layout",
+    "target_layout",
+    "to_target_layout",
+]
 
 LAYOUTS = ("NCHW", "NHWC")
 _TO_LAST = (0, 2, 3, 1)
@@ -30,6 +39,57 @@ _ELEMENTWISE_EXTRA = ("Activation", "LeakyReLU", "clip", "Cast", "_copy", "ident
 def pick_layout(target: str) -> str:
     """NHWC on CPU (XLA's CPU conv is up to ~20% faster channels-last), NCHW elsewhere."""
     return "NHWC" if target == "cpu" else "NCHW"
+
+
+def target_layout() -> str:
+    """The layout for the default jax backend; `HYBRIX_LAYOUT` (NCHW, NHWC) overrides it."""
+    import os
+
+    chosen = os.environ.get("HYBRIX_LAYOUT")
+    if chosen:
+        if chosen not in LAYOUTS:
+            raise HybrixError(f"HYBRIX_LAYOUT={chosen!r}; expected one of {LAYOUTS}")
+        return chosen
+    import jax
+
+    return pick_layout(jax.default_backend())
+
+
+def _first_windowed(graph: Graph) -> list[str]:
+    """Names of 2-D Convolution/Pooling nodes still channels-first (in _fused groups too)."""
+    names = []
+    for node in graph.nodes:
+        sub = node.attrs.get("graph") if node.op == "_fused" else None
+        if isinstance(sub, Graph):
+            names += [f"{node.name}/{name}" for name in _first_windowed(sub)]
+        elif (
+            node.op in _WINDOWED
+            and node.inputs[0].type.rank == 4
+            and node.attrs.get("layout") in (None, "NCHW")
+        ):
+            names.append(node.name)
+    return names
+
+
+@graph_pass(invalidates=("memory_plan",))
+def to_target_layout(graph: Graph) -> bool:
+    """Run 2-D convolutions and pooling in the target's layout (NHWC on CPU), in place.
+
+    Inputs and outputs keep their layout; constants the rewrite leaves unused stay for DCE.
+    """
+    if target_layout() != "NHWC":
+        return False
+    moved = _first_windowed(graph)
+    if not moved:
+        return False
+    converted = convert_layout(graph, "NHWC")
+    graph.inputs, graph.constants = converted.inputs, converted.constants
+    graph.nodes, graph.outputs = converted.nodes, converted.outputs
+    graph._names, graph._counter = converted._names, converted._counter
+    for node in graph.nodes:
+        node.graph = graph
+    note(f"{len(moved)} windowed ops channels-last, {count_transposes(graph)} transposes")
+    return True
 
 
 def count_transposes(graph: Graph) -> int:

@@ -5,7 +5,7 @@ compiler/autotune.py picks one per (op, shapes, dtype, target).
 """
 
 from ._registry import STRATEGIES, Case, Strategy, candidates, register, strategy_named
-from . import conv, pool
+from . import conv, pool, rnn
 
 __all__ = [
     "STRATEGIES",
@@ -15,5 +15,6 @@ __all__ = [
     "conv",
     "pool",
     "register",
+    "rnn",
     "strategy_named",
 ]

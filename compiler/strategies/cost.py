@@ -22,11 +22,18 @@ CPU_RATES = {
     "conv": 30e9,  # FLOP/s of XLA's conv on ordinary shapes, in a whole program
     "conv_padded": 2e9,  # ... when the kernel is wider than the input (mostly padding)
     "conv_small": 20e9,  # ... on inputs of at most 4 positions per image
-    "conv_thin": 60e9,  # ... with at most 4 input channels per group
+    # NOTE: alone, a 7x7 stride-2 stem on 3 channels ran ~60 GFLOP/s, in the network ~25;
+    # im2col for it was as fast or faster in ResNet-18/50 and MobileNet (bench/infer.py)
+    "conv_thin": 25e9,  # ... with at most 4 input channels per group
+    # NOTE: one-channel groups (depthwise) fall off XLA's fast CPU path: MobileNet 1.0's 13
+    # depthwise convolutions (35 MFLOP) took 64 ms in all, against 17.7 ms for the network
+    # with the depthwise strategy (bench/infer.py)
+    "conv_depthwise": 0.5e9,
     "matmul": 110e9,  # FLOP/s of a large float32 matmul
-    "thin_gather": 10.0,  # im2col slowdown gathering taps of at most 4 channels
+    "thin_gather": 1.5,  # im2col slowdown gathering taps of at most 4 channels
     "memory": 8e9,  # bytes/s of a copy or elementwise pass (read + write)
     "call": 2e-6,  # a fixed cost per op (loop setup, fusion boundary)
+    "loop_step": 0.7e-6,  # one XLA while-loop iteration (the fixtures' LSTM: 43.8 vs 40.4 us)
 }
 
 
@@ -36,6 +43,8 @@ def estimate(strategy: str, case: Case) -> float:
         return _conv(strategy, case)
     if case.op == "Pooling":
         return _pool(strategy, case)
+    if case.op == "RNN":
+        return _rnn(strategy, case)
     return float("inf")
 
 
@@ -59,6 +68,8 @@ def _conv(strategy: str, case: Case) -> float:
             rate = rates["conv_padded"]
         elif prod(used.spatial) <= 4:
             rate = rates["conv_small"]
+        elif group_channels == 1 and geometry.groups > 1:
+            rate = rates["conv_depthwise"]
         elif group_channels <= 4:
             rate = rates["conv_thin"]
         cost = used.flops / rate + call
@@ -90,3 +101,14 @@ def _pool(strategy: str, case: Case) -> float:
         return _bytes(data + kernel * data // 4, case) + CPU_RATES["call"]
     # reduce_window on CPU: about 4x slower per tap than the fused slices (measured)
     return _bytes(data + kernel * data, case) + CPU_RATES["call"]
+
+
+def _rnn(strategy: str, case: Case) -> float:
+    attrs = case.attrs
+    loops = (
+        case.shapes[0][0] * attrs.get("num_layers", 1) * (2 if attrs.get("bidirectional") else 1)
+    )
+    work = _bytes(prod(case.shapes[0]) + prod(case.shapes[1]), case) + CPU_RATES["call"]
+    if strategy == "unrolled":
+        return work
+    return work + loops * CPU_RATES["loop_step"]

@@ -74,3 +74,30 @@ def test_unknown_layout_is_an_error():
 def test_pick_layout_per_target():
     assert pick_layout("cpu") == "NHWC"
     assert pick_layout("gpu") == "NCHW"
+
+
+def test_inference_pipeline_runs_the_target_layout_on_cpu():
+    from hybrix.compiler.layout import to_target_layout
+
+    graph, reference = _net(), _net()
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    optimize(graph, "O2", inference=True)
+    verify(graph)
+    layouts = {n.attrs.get("layout") for n in _all(graph) if n.op in ("Convolution", "Pooling")}
+    assert layouts == {"NHWC"}
+    assert not any(v.name == "w1" for v in graph.constants), "the NCHW weights were dropped"
+    np.testing.assert_allclose(_run(graph, x), _run(reference, x), rtol=1e-4, atol=1e-4)
+    assert not to_target_layout(graph), "a second run finds nothing to move"
+
+
+def test_layout_stage_is_skipped_for_training_when_asked_and_on_override(monkeypatch):
+    def windowed_layouts(graph):
+        return {n.attrs.get("layout") for n in _all(graph) if n.op in ("Convolution", "Pooling")}
+
+    assert windowed_layouts(optimize(_net(), "O2")) == {None}
+    assert windowed_layouts(optimize(_net(), "O2", inference=True, layout=False)) == {None}
+    monkeypatch.setenv("HYBRIX_LAYOUT", "NCHW")
+    assert windowed_layouts(optimize(_net(), "O2", inference=True)) == {None}
+    monkeypatch.setenv("HYBRIX_LAYOUT", "NHCW")
+    with pytest.raises(HybrixError, match="HYBRIX_LAYOUT='NHCW'"):
+        optimize(_net(), "O2", inference=True)

@@ -234,7 +234,7 @@ def test_optimize_inference_with_params(rng):
         ],
     )
     reference = copy(graph)
-    optimize(graph, "O2", inference=True, params=params)
+    optimize(graph, "O2", inference=True, params=params, layout=False)
     assert [n.op for n in graph.nodes] == ["_fused"]
     x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
     freeze_params(reference, params)
