@@ -15,7 +15,7 @@ from hybrix.ir.signature import check_inputs
 
 __all__ = ["CompiledGraph", "cache_info", "clear_cache", "compile_graph"]
 
-_JITTED: dict[str, Any] = {}
+_JITTED: dict[tuple[str, bool], Any] = {}
 _STATS = {"hits": 0, "misses": 0}
 
 
@@ -41,15 +41,21 @@ class CompiledGraph:
         return f"<CompiledGraph {self.graph.name}>"
 
 
-def compile_graph(graph: Graph) -> CompiledGraph:
-    """Lower and jit `graph`, reusing the program of any structurally equal graph."""
+def compile_graph(graph: Graph, *, strategies: bool = True) -> CompiledGraph:
+    """Lower and jit `graph`, reusing the program of any structurally equal graph.
+
+    strategies: choose a lowering strategy per op (compiler/strategies); False keeps every
+    op's own lowering, which training graphs want (the strategies were chosen for
+    inference, and their backward is slower).
+    """
     import jax
 
-    key = structural_hash(graph)
+    key = (structural_hash(graph), strategies)
     jitted = _JITTED.get(key)
     if jitted is None:
         _STATS["misses"] += 1
-        jitted = _JITTED[key] = jax.jit(lower_graph(graph))
+        lowered = lower_graph(graph) if strategies else lower_graph(graph, choose=None)
+        jitted = _JITTED[key] = jax.jit(lowered)
     else:
         _STATS["hits"] += 1
     return CompiledGraph(graph, jitted)

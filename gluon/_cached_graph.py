@@ -120,10 +120,11 @@ class _CachedGraph:
         self.live_constants = [id(v) for v in graph.constants] == before
         self.fixed_constants = [np.asarray(v.const) for v in graph.constants]
         self.traced = traced
-        self.program = compile_graph(graph).call_with_constants
+        # NOTE: training graphs keep XLA's own lowering (see compile_graph's strategies)
+        self.program = compile_graph(graph, strategies=not training).call_with_constants
         self.donating = None
         if block._flags.get("static_alloc"):
-            self.donating = _donating_program(graph, traced)
+            self.donating = _donating_program(graph, traced, training)
 
     def __call__(self, flat: list) -> Any:
         from hybrix.ndarray.random import next_key
@@ -170,7 +171,7 @@ class _CachedGraph:
         return tuple(self.program(list(primals[split:]), *primals[:split]))
 
 
-def _donating_program(graph: Any, traced: TracedBlock) -> Any:
+def _donating_program(graph: Any, traced: TracedBlock, training: bool) -> Any:
     """The program with the buffers of overwritten parameters donated (static_alloc)."""
     import jax
 
@@ -181,7 +182,8 @@ def _donating_program(graph: Any, traced: TracedBlock) -> Any:
     donate = tuple(1 + data_count + i for i, p in enumerate(traced.params) if id(p) in written)
     if not donate:
         return None
-    jitted = jax.jit(lower_graph(graph), donate_argnums=donate)
+    lowered = lower_graph(graph, choose=None) if training else lower_graph(graph)
+    jitted = jax.jit(lowered, donate_argnums=donate)
 
     def run(constants: list, *inputs: Any) -> list:
         with warnings.catch_warnings():
