@@ -15,13 +15,8 @@ from hybrix.ir import HybrixError
 from hybrix.ndarray._dispatch import invoke, op_info
 
 __all__ = [
-    "exponential",
-    "gamma",
-    "multinomial",
-    "negative_binomial",
     "next_key",
     "normal",
-    "poisson",
     "randint",
     "randn",
     "seed",
@@ -116,67 +111,6 @@ def randint(
 ) -> Any:
     """Integers in [low, high) (int32 unless dtype says otherwise)."""
     return _sample("_random_randint", shape, dtype, ctx, out, low=low, high=high, **kwargs)
-
-
-def exponential(
-    scale: Any = 1,
-    shape: Any = None,
-    dtype: Any = None,
-    ctx: Any = None,
-    out: Any = None,
-    **kwargs: Any,
-) -> Any:
-    # NOTE: MXNet's _random_exponential is parameterised by lam = 1/scale.
-    return _sample("_random_exponential", shape, dtype, ctx, out, lam=1.0 / scale, **kwargs)
-
-
-def gamma(
-    alpha: Any = 1,
-    beta: Any = 1,
-    shape: Any = None,
-    dtype: Any = None,
-    ctx: Any = None,
-    out: Any = None,
-    **kwargs: Any,
-) -> Any:
-    return _sample("_random_gamma", shape, dtype, ctx, out, alpha=alpha, beta=beta, **kwargs)
-
-
-def poisson(
-    lam: Any = 1,
-    shape: Any = None,
-    dtype: Any = None,
-    ctx: Any = None,
-    out: Any = None,
-    **kwargs: Any,
-) -> Any:
-    return _sample("_random_poisson", shape, dtype, ctx, out, lam=lam, **kwargs)
-
-
-def negative_binomial(
-    k: Any = 1,
-    p: Any = 1,
-    shape: Any = None,
-    dtype: Any = None,
-    ctx: Any = None,
-    out: Any = None,
-    **kwargs: Any,
-) -> Any:
-    return _sample("_random_negative_binomial", shape, dtype, ctx, out, k=k, p=p, **kwargs)
-
-
-def multinomial(
-    data: Any,
-    shape: Any = None,
-    get_prob: bool = False,
-    out: Any = None,
-    dtype: Any = "int32",
-    **kwargs: Any,
-) -> Any:
-    """Draw indices from the categorical distributions in the last axis of `data`."""
-    attrs = _shape_kw(shape, dtype, kwargs)
-    attrs["get_prob"] = get_prob
-    return invoke(op_info("_sample_multinomial"), (data,), attrs, out)
 
 
 def shuffle(data: Any, **kwargs: Any) -> Any:
