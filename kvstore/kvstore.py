@@ -189,8 +189,7 @@ class KVStore(KVStoreBase):
             return [_sum_on_host([a._data for a in arrays]) for arrays in groups.values()]
         sums = []
         for k, arrays in self._allreduce(groups).items():
-            # NOTE: the stored data's own device (its context may be stale after a pull)
-            target = next(iter(self._store[k]._data.devices()))
+            target = self._store[k].context.device
             on_target = [a for a in arrays if next(iter(a.devices())) == target]
             sums.append(on_target[0] if on_target else _device_put(arrays[0], target))
         return sums

@@ -69,16 +69,26 @@ class NDArray:
 
     @property
     def context(self) -> Any:
-        if self._ctx is None:
-            if type(self._data) is Value:
-                from hybrix.context import current_context
+        """The context of the data's device.
 
-                return current_context()
+        Derived from the data itself, so code that swaps `_data` for an array on another
+        device (a kvstore pull, a parameter reset) never leaves a stale context behind; the
+        Context given at creation is kept while it still names that device (cpu_pinned).
+        """
+        data = self._data
+        if type(data) is Value:
+            if self._ctx is not None:
+                return self._ctx
+            from hybrix.context import current_context
+
+            return current_context()
+        (device,) = data.devices()
+        ctx = self._ctx
+        if ctx is None or ctx.device != device:
             from hybrix.context import context_of_device
 
-            (device,) = self._data.devices()
-            self._ctx = context_of_device(device)
-        return self._ctx
+            ctx = self._ctx = context_of_device(device)
+        return ctx
 
     ctx = context
 

@@ -68,6 +68,12 @@ def test_cpu1_with_forced_host_devices():
         for made in (nd.zeros((2, 3), ctx=hybrix.cpu(1)), nd.ones((2, 3), ctx=hybrix.cpu(1))):
             assert (made * 2).context == hybrix.cpu(1), (made * 2).context
         np.testing.assert_array_equal(w.asnumpy(), [3, 6, 9])
+        # data swapped for an array on another device: the context follows the data
+        w._data = y._data
+        assert w.context == hybrix.cpu(1), w.context
+        assert (w + 1).context == hybrix.cpu(1), (w + 1).context
+        pinned = nd.array([1.0], ctx=hybrix.context.cpu_pinned(0))
+        assert pinned.context.device_type == "cpu_pinned", pinned.context
         print("ok")
         """
     )
