@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from hybrix.compiler.cache_dir import persistent_cache_bypassed
 from hybrix.compiler.lower import lower_graph
 from hybrix.compiler.pipelines import run_pipeline
 from hybrix.ir import Graph, HybrixError, Model, serde
@@ -324,7 +325,8 @@ def _precompile(
             jax.ShapeDtypeStruct(concrete_shape(v.shape, bindings, where), v.dtype.numpy)
             for v in graph.inputs
         ]
-        compiled = program.lower(*specs).compile()
+        with persistent_cache_bypassed():  # NOTE: a cached executable loses its kernels
+            compiled = program.lower(*specs).compile()
         executable = compiled.runtime_executable()
         key = binding_key(bindings)
         member = f"executable/{platform}-jaxlib{version.__version__}-{key or 'static'}.xla"

@@ -2,16 +2,15 @@
 
 `HYBRIX_CACHE_DIR` (default `~/.cache/hybrix`) holds `lowering/` (autotuned strategy
 choices, one file per machine and jax version) and `xla/` (JAX's compilation cache, so a
-second process loads compiled executables instead of recompiling). `HYBRIX_XLA_CACHE=1` has
-the compiler turn the latter on whenever it lowers a graph (`enable_default_compilation_cache`)
-for programs that took at least `DEFAULT_MIN_COMPILE_SECONDS` to compile: ResNet-18 then
-compiles in ~0.9 s instead of ~8 s in a second process (bench/compile_time.py).
+second process loads compiled executables instead of recompiling). The compiler turns the
+latter on whenever it lowers a graph (`enable_default_compilation_cache`) for programs that
+took at least `DEFAULT_MIN_COMPILE_SECONDS` to compile, unless `HYBRIX_XLA_CACHE=0`: ResNet-18
+then compiles in ~0.9 s instead of ~2.2 s in a second process (bench/compile_time.py).
 
-NOTE: it is off by default: with jax 0.10 on CPU, an executable the persistent cache served
-(deserialised) serializes again without its kernels, and jax's in-memory cache hands that
-same executable to a later compile of the same program, so a bundle's precompiled
-executable fails to load ("Function transpose_copy_fusion not found"; seen in
-tests/runtime/test_bundle.py when the cache already held the program).
+NOTE: with jax 0.10 on CPU, an executable the persistent cache served (deserialised)
+serializes again without its kernels ("Function transpose_copy_fusion not found" when that
+copy is loaded). So a bundle's precompiled executable is compiled with the cache bypassed
+(`persistent_cache_bypassed`); everything else may take executables from the cache.
 """
 
 from __future__ import annotations
@@ -19,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "enable_compilation_cache",
     "enable_default_compilation_cache",
     "machine_id",
+    "persistent_cache_bypassed",
 ]
 
 # NOTE: below this a program is not written: eager ops' tiny programs compile in
@@ -84,10 +86,10 @@ def enable_compilation_cache(min_compile_seconds: float = 0.0) -> Path:
 
 
 def enable_default_compilation_cache() -> Path | None:
-    """With HYBRIX_XLA_CACHE=1 (on, true, yes): JAX's persistent cache on for programs
-    compiling for at least DEFAULT_MIN_COMPILE_SECONDS, unless jax's cache dir was already
-    pointed elsewhere. None when it stays off (the default: see the module's NOTE)."""
-    if os.environ.get("HYBRIX_XLA_CACHE", "0").lower() not in ("1", "on", "true", "yes"):
+    """JAX's persistent cache on for programs compiling for at least
+    DEFAULT_MIN_COMPILE_SECONDS, unless HYBRIX_XLA_CACHE is 0 (off, false, no) or jax's cache
+    dir was already pointed elsewhere. None when it stays off."""
+    if os.environ.get("HYBRIX_XLA_CACHE", "1").lower() in ("0", "off", "false", "no"):
         return None
     if "dir" in _ENABLED and _ENABLED["dir"] == str(cache_dir("xla")):
         return Path(_ENABLED["dir"])
@@ -95,6 +97,23 @@ def enable_default_compilation_cache() -> Path | None:
     if configured and configured != _ENABLED.get("dir"):
         return None  # NOTE: the user set jax's cache dir themselves; leave it alone
     return enable_compilation_cache(DEFAULT_MIN_COMPILE_SECONDS)
+
+
+@contextmanager
+def persistent_cache_bypassed() -> Iterator[None]:
+    """Compiles inside neither read nor write JAX's persistent cache (see the NOTE above)."""
+    import jax
+
+    if not jax.config.jax_enable_compilation_cache or not _jax_cache_dir():
+        yield
+        return
+    jax.config.update("jax_enable_compilation_cache", False)
+    _reset_jax_cache()
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_compilation_cache", True)
+        _reset_jax_cache()
 
 
 def _jax_cache_dir() -> str | None:

@@ -181,14 +181,14 @@ def test_persistent_compilation_cache_serves_a_second_process(tmp_path):
 def test_default_compilation_cache_follows_the_environment(tmp_path, monkeypatch):
     from hybrix.compiler import cache_dir as module
 
-    monkeypatch.delenv("HYBRIX_XLA_CACHE", raising=False)
-    assert module.enable_default_compilation_cache() is None, "off unless asked for"
     monkeypatch.setenv("HYBRIX_XLA_CACHE", "0")
-    assert module.enable_default_compilation_cache() is None
-    monkeypatch.setenv("HYBRIX_XLA_CACHE", "1")
+    assert module.enable_default_compilation_cache() is None, "HYBRIX_XLA_CACHE=0 turns it off"
     monkeypatch.setattr(module, "_ENABLED", {})
     monkeypatch.setattr(module, "enable_compilation_cache", lambda seconds: (seconds, "on"))
     monkeypatch.setattr(module, "_jax_cache_dir", lambda: None)
+    monkeypatch.delenv("HYBRIX_XLA_CACHE")
+    assert module.enable_default_compilation_cache() == (module.DEFAULT_MIN_COMPILE_SECONDS, "on")
+    monkeypatch.setenv("HYBRIX_XLA_CACHE", "1")
     assert module.enable_default_compilation_cache() == (module.DEFAULT_MIN_COMPILE_SECONDS, "on")
     monkeypatch.setattr(module, "_jax_cache_dir", lambda: "/somewhere/the/user/chose")
     assert module.enable_default_compilation_cache() is None

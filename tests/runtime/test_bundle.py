@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -283,3 +285,32 @@ def test_graph_and_build_report(mlp_bundle):
         "write",
     ]
     assert json.loads(runtime.open_bundle(mlp_bundle["path"]).read("params.json"))
+
+
+def test_precompiled_executable_survives_a_warm_persistent_cache(tmp_path):
+    # jax 0.10 CPU: an executable served by the persistent cache serializes without its
+    # kernels; the bundle must compile its own (compiler.cache_dir.persistent_cache_bypassed)
+    script = f"""
+import contextlib, numpy as np
+from hybrix import runtime
+from hybrix.compiler import bundle, cache_dir
+import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})
+from conftest import mlp_graph
+cache_dir.enable_compilation_cache(0.0)
+data = np.ones((2, 784), np.float32)
+bypass = bundle.persistent_cache_bypassed
+bundle.persistent_cache_bypassed = contextlib.nullcontext  # the first build fills the cache
+bundle.build_bundle(mlp_graph(), None, {str(tmp_path / "a.hxb")!r}, bindings=[{{"N": 2}}])
+bundle.persistent_cache_bypassed = bypass
+bundle.build_bundle(mlp_graph(), None, {str(tmp_path / "b.hxb")!r}, bindings=[{{"N": 2}}])
+session = runtime.load({str(tmp_path / "b.hxb")!r}, executor="precompiled")
+(output,) = session.run([data])
+assert session.last_executor == "precompiled"
+print(float(np.asarray(output).sum()))
+"""
+    env = {**os.environ, "HYBRIX_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert any((tmp_path / "cache" / "xla").iterdir()), "the first build wrote the cache"
