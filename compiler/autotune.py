@@ -148,8 +148,22 @@ def _measure(case: Case) -> dict[str, float]:
         if why_not is None:
             lower = strategy.lower
             fn = jax.jit(lambda *a, lower=lower: lower(jax_namespace(), *a, **attrs))
-            times[strategy.name] = _time(fn, args)
+            times[strategy.name] = _time(_with_backward(fn, args) if case.train else fn, args)
     return times
+
+
+def _with_backward(fn: Callable[..., Any], args: Sequence[Any]) -> Callable[..., Any]:
+    """Forward and the gradients of every input, as a training step computes them."""
+    import jax
+
+    cotangent = jax.eval_shape(fn, *args)
+    ones = jax.tree_util.tree_map(lambda s: jax.numpy.ones(s.shape, s.dtype), cotangent)
+
+    def forward_backward(*a: Any) -> Any:
+        out, pull = jax.vjp(fn, *a)
+        return out, pull(ones)
+
+    return jax.jit(forward_backward)
 
 
 # -- choosing --------------------------------------------------------------------------------
@@ -178,9 +192,23 @@ def choose(case: Case, mode: str | None = None) -> Choice:
         return Choice(
             entry["strategy"], f"measured {best * 1e3:.3f} ms (naive {naive * 1e3:.3f} ms)"
         )
-    costs = {s.name: estimate(s.name, case) for s in fitting}
+    costs = {s.name: _estimate(s.name, case) for s in fitting}
     name = min(costs, key=costs.__getitem__)
     return Choice(name, f"cost model {costs[name] * 1e3:.3f} ms of {_rank(costs)}")
+
+
+# NOTE: forward + backward over forward alone, measured on LeNet's convolutions
+# (bench/train_step.py's net, 2 cores): XLA's conv 4-5x (its backward convolutions are
+# slow on CPU), im2col about 2.2x (the backward is two matmuls and a pad-and-add)
+TRAIN_FACTORS = {"xla": 4.5, "xla_trim": 4.5, "xla_relayout": 4.5}
+DEFAULT_TRAIN_FACTOR = 2.2
+
+
+def _estimate(strategy: str, case: Case) -> float:
+    cost = estimate(strategy, case)
+    if case.train and case.target == "cpu":
+        cost *= TRAIN_FACTORS.get(strategy, DEFAULT_TRAIN_FACTOR)
+    return cost
 
 
 def _rank(costs: dict[str, float]) -> str:
@@ -193,7 +221,9 @@ def _target() -> str:
     return jax.default_backend()
 
 
-def node_case(node: Node, shapes: Sequence[Sequence[Any]], dtype: Any, target: str) -> Case | None:
+def node_case(
+    node: Node, shapes: Sequence[Sequence[Any]], dtype: Any, target: str, train: bool = False
+) -> Case | None:
     """The Case of a node with these input shapes; None when the op has no strategies or a
     shape is not static (jax.export's symbolic dims): the op's facet is then used."""
     op = get_op(node.op).name
@@ -201,14 +231,18 @@ def node_case(node: Node, shapes: Sequence[Sequence[Any]], dtype: Any, target: s
         return None
     if not all(isinstance(d, int) for s in shapes for d in s):
         return None
-    return Case.make(op, shapes, dtype, node.attrs, target)
+    return Case.make(op, shapes, dtype, node.attrs, target, train)
 
 
-def strategy_chooser(mode: str | None = None) -> Callable[[Node, Sequence[Any]], Any] | None:
+def strategy_chooser(
+    mode: str | None = None, train: bool = False
+) -> Callable[[Node, Sequence[Any]], Any] | None:
     """For compiler.lower_graph: `(node, args) -> lowering or None` (None: the facet).
 
-    Lowering a graph is about to compile it: with HYBRIX_XLA_CACHE=1, JAX's persistent
-    compilation cache is turned on here (compiler.cache_dir.enable_default_compilation_cache).
+    train: the graph will be differentiated, so strategies are compared on forward plus
+    backward (measured, or the cost model scaled by TRAIN_FACTORS). Lowering a graph is
+    about to compile it: JAX's persistent compilation cache is turned on here
+    (compiler.cache_dir.enable_default_compilation_cache).
     """
     enable_default_compilation_cache()
     mode = mode or get_mode()
@@ -220,7 +254,8 @@ def strategy_chooser(mode: str | None = None) -> Callable[[Node, Sequence[Any]],
         present = [a for a in args if a is not None]
         if not present:
             return None
-        case = node_case(node, [tuple(a.shape) for a in present], str(present[0].dtype), target)
+        shapes = [tuple(a.shape) for a in present]
+        case = node_case(node, shapes, str(present[0].dtype), target, train)
         if case is None or len(present) != len(args):
             return None
         choice = choose(case, mode)

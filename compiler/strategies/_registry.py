@@ -27,6 +27,7 @@ class Case:
     dtype: str
     attrs_json: str
     target: str
+    train: bool = False  # the op is differentiated too: forward + backward is what counts
 
     @classmethod
     def make(
@@ -36,6 +37,7 @@ class Case:
         dtype: Any,
         attrs: Mapping[str, Any],
         target: str = "cpu",
+        train: bool = False,
     ) -> Case:
         dtype = str(np.dtype(DType.from_any(dtype).numpy))
         plain = {k: _plain(v) for k, v in sorted(attrs.items()) if _keep_attr(k)}
@@ -45,6 +47,7 @@ class Case:
             dtype,
             json.dumps(plain, sort_keys=True),
             target,
+            train,
         )
 
     @property
@@ -54,7 +57,8 @@ class Case:
     def key(self) -> str:
         """A stable text key for the on-disk autotune cache."""
         shapes = ";".join("x".join(map(str, s)) for s in self.shapes)
-        return f"{self.op}|{self.target}|{self.dtype}|{shapes}|{self.attrs_json}"
+        key = f"{self.op}|{self.target}|{self.dtype}|{shapes}|{self.attrs_json}"
+        return f"{key}|train" if self.train else key
 
 
 def _keep_attr(name: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 from hybrix.compiler import autotune
 from hybrix.compiler.cache_dir import cache_dir, machine_id
+from hybrix.compiler.jx import jax_namespace
 from hybrix.compiler.lower import lower_graph
 from hybrix.compiler.strategies import Case
 from hybrix.ir import Graph, HybrixError, get_op
@@ -114,6 +116,40 @@ def test_tune_measures_once_and_caches_on_disk(tmp_path, monkeypatch):
     second = autotune.choose(case, "cost")  # measured choices win over the cost model
     assert second == first
     assert len(calls) == 1
+
+
+def test_training_cases_are_measured_forward_and_backward(tmp_path, monkeypatch):
+    case = _conv_case((2, 4, 6, 6), 4)
+    train = dataclasses.replace(case, train=True)
+    assert train.key() == case.key() + "|train"
+    timed = []
+    monkeypatch.setattr(autotune, "_time", lambda fn, args: timed.append((fn, args)) or 1e-3)
+    autotune.choose(train, "tune")
+    fn, args = timed[0]  # the first candidate: the op's facet
+    out, grads = fn(*args)
+    facet = get_op("Convolution").lower_fn
+    expected_out, pull = jax.vjp(lambda *a: facet(jax_namespace(), *a, **case.attrs), *args)
+    np.testing.assert_allclose(out, expected_out, rtol=1e-5, atol=1e-5)
+    for got, want in zip(grads, pull(jnp.ones_like(expected_out)), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    table = json.loads((tmp_path / "lowering" / f"{machine_id()}.json").read_text())
+    assert list(table) == [train.key()], "an inference case is not taken for a training one"
+
+
+def test_training_lowering_differentiates_like_the_naive_one():
+    graph = _conv_graph((2, 16, 6, 6))
+    constants = [jnp.asarray(v.const) for v in graph.constants]
+    x = jnp.asarray(np.random.default_rng(1).standard_normal((2, 16, 6, 6)).astype(np.float32))
+
+    def loss(run):
+        return jax.jit(jax.grad(lambda c, x: jnp.sum(run(c, x)[0] ** 2), argnums=(0, 1)))
+
+    naive = loss(lower_graph(graph, None))(constants, x)
+    chooser = autotune.strategy_chooser("cost", train=True)
+    chosen = loss(lower_graph(graph, chooser))(constants, x)
+    leaves = jax.tree_util.tree_leaves
+    for got, want in zip(leaves(chosen), leaves(naive), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
 
 
 def test_unknown_mode_is_an_error(monkeypatch):
