@@ -11,9 +11,15 @@ runs the same math:
   of the summed loss / batch, SGD), weights donated.
 
 Each mode warms up, then runs `--steps` steps per round for `--rounds` rounds, the modes
-taking turns round by round; a round ends by blocking on the last loss and weights. The
+taking turns round by round; a round ends by blocking on the last loss and weights (the
+record/backward/trainer.step loop returns its loss before its update has run). The
 median ms/step over rounds is printed as a table and written as JSON
 (default bench/results/train_step.json).
+
+Fairness: both sides compute per-sample softmax cross entropy, the gradient of its sum
+scaled by 1/batch, and plain SGD; hybrix's update is MXNet's general one ((1 - lr*wd)*w -
+lr*clip(rescale*g), lr/wd/rescale passed as data), a few more elementwise operations than
+the hand-written `w - lr*g/batch`, left in as part of what hybrix does.
 
     python bench/train_step.py --steps 20 --rounds 7
 """
@@ -60,8 +66,12 @@ def build_net(name: str) -> Any:
     return net
 
 
-def hybrix_modes(name: str, data: np.ndarray, label: np.ndarray) -> dict[str, Callable]:
-    """mode -> a function running one step and returning something to block on."""
+Mode = tuple[Callable[[], Any], Callable[[], Any]]
+
+
+def hybrix_modes(name: str, data: np.ndarray, label: np.ndarray) -> dict[str, Mode]:
+    """mode -> (a function running one step and returning its loss, a function returning
+    the weights, to block on at the end of a round)."""
     import hybrix as mx
     from hybrix import autograd, nd
     from hybrix.gluon.loss import SoftmaxCrossEntropyLoss
@@ -77,9 +87,14 @@ def hybrix_modes(name: str, data: np.ndarray, label: np.ndarray) -> dict[str, Ca
         net.initialize(mx.init.Xavier())
         loss_fn = SoftmaxCrossEntropyLoss()
         trainer = Trainer(net.collect_params(), "sgd", {"learning_rate": LR})
+        params = list(net.collect_params().values())
+
+        def weights(params=params):
+            return [p.data()._data for p in params]
+
         if mode == "compiled step":
             step = compile_step(net, loss_fn, trainer)
-            modes[mode] = lambda step=step: step(x, y)._data
+            modes[mode] = (lambda step=step: step(x, y)._data, weights)
             continue
         if mode == "hybridized":
             net.hybridize(static_alloc=True)
@@ -92,11 +107,11 @@ def hybrix_modes(name: str, data: np.ndarray, label: np.ndarray) -> dict[str, Ca
             trainer.step(batch)
             return loss._data
 
-        modes[mode] = loop
+        modes[mode] = (loop, weights)
     return modes
 
 
-def jax_step(name: str, data: np.ndarray, label: np.ndarray) -> Callable:
+def jax_step(name: str, data: np.ndarray, label: np.ndarray) -> Mode:
     """The same training step written directly in JAX."""
     import jax
     import jax.numpy as jnp
@@ -145,7 +160,7 @@ def jax_step(name: str, data: np.ndarray, label: np.ndarray) -> Callable:
         state["params"], losses = jitted(state["params"], x, y)
         return losses
 
-    return run
+    return run, lambda: state["params"]
 
 
 def _jax_shapes(name: str) -> list[tuple[int, ...]]:
@@ -154,18 +169,20 @@ def _jax_shapes(name: str) -> list[tuple[int, ...]]:
     return [(256, 784), (256,), (256, 256), (256,), (10, 256), (10,)]
 
 
-def measure(modes: dict[str, Callable], steps: int, rounds: int, warmup: int) -> dict:
-    for run in modes.values():
+def measure(modes: dict[str, Mode], steps: int, rounds: int, warmup: int) -> dict:
+    import jax
+
+    for run, weights in modes.values():
         for _ in range(warmup):
             result = run()
-        result.block_until_ready()
+        jax.block_until_ready((result, weights()))
     samples: dict[str, list[float]] = {mode: [] for mode in modes}
     for _ in range(rounds):
-        for mode, run in modes.items():
+        for mode, (run, weights) in modes.items():
             start = time.perf_counter()
             for _ in range(steps):
                 result = run()
-            result.block_until_ready()
+            jax.block_until_ready((result, weights()))
             samples[mode].append((time.perf_counter() - start) / steps * 1e3)
     return {
         mode: {

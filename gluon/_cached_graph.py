@@ -10,7 +10,6 @@ block wrote (BatchNorm's running_mean/var); calls store those back. With
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -113,6 +112,10 @@ class _CachedGraph:
         from hybrix.compiler import compile_graph
         from hybrix.compiler.pipelines import optimize
 
+        # what export_block needs to trace the block again (the same for every call here)
+        self.signature = (fmt, [None if a is None else (a.shape, a.dtype) for a in flat])
+        # (context, each Parameter's array list, the arrays on that context) of the last call
+        self._bound: tuple = (None, None, None)
         traced = trace_block(block, flat, fmt)
         graph = traced.graph
         before = [id(v) for v in graph.constants]
@@ -132,7 +135,7 @@ class _CachedGraph:
         traced = self.traced
         arrays = [a for a in flat if a is not None]
         ctx = arrays[0].context
-        param_arrays = [p.data(ctx) for p in traced.params]
+        param_arrays = self._param_arrays(ctx)
         keys = [next_key(ctx) for _ in range(traced.num_keys)]
         inputs = [a._data for a in arrays] + [p._data for p in param_arrays]
         if self.live_constants:
@@ -142,11 +145,29 @@ class _CachedGraph:
         recording = autograd.is_recording()
         program = self.donating if self.donating is not None and not recording else self.program
         results = program(constants, *inputs, *keys)
-        outputs = [NDArray(r) for r in results[: traced.num_outputs]]
+        # NOTE: the program runs on its inputs' device; naming its context up front saves
+        # NDArray.context a lookup (cpu_pinned/cpu_shared inputs give plain cpu outputs).
+        out_ctx = ctx if ctx.device_type in ("cpu", "gpu") else None
+        outputs = [NDArray(r, out_ctx) for r in results[: traced.num_outputs]]
         self._store_writes(results[traced.num_outputs :], arrays, ctx)
         if recording:
             self._record(constants, arrays + param_arrays, keys, outputs)
         return _regroup(outputs, traced.out_fmt)[0]
+
+    def _param_arrays(self, ctx: Any) -> list[NDArray]:
+        """Each Parameter's array on ctx. NOTE: a Parameter gets a new list of arrays when
+        its arrays are replaced (initialize, reset_ctx, cast, grad_req), never an edited
+        one, so the last call's arrays stand while the context and the lists are the same
+        (set_data writes into the arrays themselves)."""
+        params = self.traced.params
+        last_ctx, lists, arrays = self._bound
+        if (last_ctx is ctx or last_ctx == ctx) and all(
+            p._data is known for p, known in zip(params, lists, strict=True)
+        ):
+            return arrays
+        arrays = [p.data(ctx) for p in params]
+        self._bound = (ctx, [p._data for p in params], arrays)
+        return arrays
 
     def _store_writes(self, values: list, arrays: list[NDArray], ctx: Any) -> None:
         for (kind, target), value in zip(self.traced.writes, values, strict=True):
@@ -183,27 +204,27 @@ def _donating_program(graph: Any, traced: TracedBlock, training: bool) -> Any:
     if not donate:
         return None
     lowered = lower_graph(graph, choose=None) if training else lower_graph(graph)
-    jitted = jax.jit(lowered, donate_argnums=donate)
-
-    def run(constants: list, *inputs: Any) -> list:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-            return jitted(constants, *inputs)
-
-    return run
+    # NOTE: hybrix.optimizer (imported by hybrix.gluon) filters jax's warning that "Some
+    # donated buffers were not usable", once, rather than around every call.
+    return jax.jit(lowered, donate_argnums=donate)
 
 
 def call_cached(block: HybridBlock, args: tuple) -> Any:
     """Run a hybridized block: look up (or build) the program for these inputs, call it."""
     flat, fmt = _flatten(list(args), "inputs")
-    arrays = [a for a in flat if a is not None]
     training = autograd.is_training()
-    key = (training, _freeze(fmt), tuple((a.shape, np.dtype(a.dtype)) for a in arrays))
+    # NOTE: outside a trace `_data` is a jax array, whose dtype is a numpy dtype
+    key = (
+        training,
+        _freeze(fmt),
+        tuple((a._data.shape, a._data.dtype) for a in flat if a is not None),
+    )
     entry = block._cached.get(key)
     if entry is None:
         _finish_deferred_params(block, flat, fmt)
         entry = block._cached[key] = _CachedGraph(block, flat, fmt, training)
-    block._last_signature = (fmt, [None if a is None else (a.shape, a.dtype) for a in flat])
+    if block._last_signature is not entry.signature:  # NOTE: Block.__setattr__ is slow
+        block._last_signature = entry.signature
     return entry(flat)
 
 

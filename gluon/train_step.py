@@ -46,7 +46,6 @@ inside the program); parameters the loss does not depend on are not updated (as
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -61,6 +60,7 @@ from hybrix.optimizer.optimizer import (
     _write_state,
     owned_buffers,
     remember_owned,
+    store_owned,
 )
 
 __all__ = ["CompiledStep", "compile_step"]
@@ -83,11 +83,18 @@ class _Program:
 
     With several contexts, `copies` gives per constant position the Parameter arrays (one
     per context) that feed and receive it, or None for an array captured on one context.
+    What does not change between steps is kept here (the trained Parameters and their
+    indices); what may change (a Parameter's arrays, the updater's states, lr and wd) is
+    read again on every call.
     """
 
-    def __init__(self, traced: Any, trainable: list[tuple[int, int]], writes: list) -> None:
+    def __init__(
+        self, traced: Any, trainable: list[tuple[int, int]], writes: list, params: list
+    ) -> None:
         self.traced = traced
         self.trainable = trainable  # (trainer parameter index, constant position)
+        self.indices = tuple(index for index, _ in trainable)
+        self.params = params  # the trained Parameters, in `trainable` order
         self.writes = writes  # NDArrays receiving the graph's extra outputs
         self.others = [
             pos
@@ -112,42 +119,36 @@ class CompiledStep:
         self.batch_axis = batch_axis
         self.allreduce_bytes = 0  # gradient bytes all-reduced by the last step (0: one device)
         self._programs: dict[tuple, _Program] = {}
+        self._last: tuple | None = None  # (signature, contexts, program) of the last call
 
     def __call__(self, data: Any, label: Any, batch_size: int | None = None) -> NDArray:
         data, label = _as_nd(data, "data"), _as_nd(label, "label")
         if batch_size is None:
             batch_size = data.shape[self.batch_axis]
-        contexts = self.trainer._ensure_contexts()
+        trainer = self.trainer
+        contexts = trainer._ensure_contexts()
         if len(contexts) > 1:
             return self._call_parallel(data, label, batch_size, contexts)
         program = self._program(data, label, contexts)
-        trainer = self.trainer
         optimizer = trainer.optimizer
         optimizer.rescale_grad = trainer._scale / batch_size
-        updater = trainer._updaters[0]
-        params = [trainer._params[index] for index, _ in program.trainable]
-        weights = [p.list_data()[0] for p in params]
-        states = _states_of(updater, program, weights)
+        # NOTE: read on every call, so set_data / load_parameters between steps are seen
+        weights = _first_arrays(program.params)
+        states = _states_of(trainer._updaters[0], program, weights)
         scalars = _count_update(optimizer, program, contexts)
         function = self._jitted(program)
         sources = program.traced.constant_sources
-        others = [sources[pos]._data for pos in program.others]
-        keys = [_next_key(data) for _ in range(program.traced.num_keys)]
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-            outputs, new_weights, new_states = function(
-                owned_buffers(weights),
-                [_state_data(s) for s in states],
-                others,
-                data._data,
-                label._data,
-                keys,
-                scalars,
-                np.float64(optimizer.rescale_grad),
-            )
-        for weight, value in zip(weights, new_weights, strict=True):
-            weight._data = value
-            remember_owned(weight)
+        outputs, new_weights, new_states = function(
+            owned_buffers(weights),
+            [_state_data(s) for s in states],
+            [sources[pos]._data for pos in program.others],
+            data._data,
+            label._data,
+            [_next_key(data) for _ in range(program.traced.num_keys)],
+            scalars,
+            np.float64(optimizer.rescale_grad),
+        )
+        store_owned(weights, new_weights)
         for state, value in zip(states, new_states, strict=True):
             _write_state(state, value)
         for target, value in zip(program.writes, outputs[1:], strict=True):
@@ -180,18 +181,16 @@ class CompiledStep:
             *[[_state_data(s) for s in per_context] for per_context in states],
         )
         others = [_other_input(program, pos, mesh) for pos in program.others]
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-            loss, writes, new_weights, new_states = function(
-                weights,
-                state_data,
-                others,
-                _batch_sharded(data, self.batch_axis, mesh),
-                _batch_sharded(label, self.batch_axis, mesh),
-                [_replicated_key(mesh) for _ in range(program.traced.num_keys)],
-                scalars,
-                np.float64(optimizer.rescale_grad),
-            )
+        loss, writes, new_weights, new_states = function(
+            weights,
+            state_data,
+            others,
+            _batch_sharded(data, self.batch_axis, mesh),
+            _batch_sharded(label, self.batch_axis, mesh),
+            [_replicated_key(mesh) for _ in range(program.traced.num_keys)],
+            scalars,
+            np.float64(optimizer.rescale_grad),
+        )
         devices = [c.device for c in contexts]
         for per_context, value in zip(copies, new_weights, strict=True):
             for weight, shard in zip(per_context, _shards(value, devices), strict=True):
@@ -214,6 +213,10 @@ class CompiledStep:
 
     # -- building -------------------------------------------------------------------------------
     def _program(self, data: NDArray, label: NDArray, contexts: list) -> _Program:
+        signature = (data._data.shape, data._data.dtype, label._data.shape, label._data.dtype)
+        last = self._last
+        if last is not None and last[0] == signature and last[1] is contexts:
+            return last[2]  # the common case: the same shapes as the last step
         key = (
             data.shape,
             np.dtype(data.dtype).str,
@@ -224,6 +227,7 @@ class CompiledStep:
         program = self._programs.get(key)
         if program is None:
             program = self._programs[key] = self._trace(data, label, contexts)
+        self._last = (signature, contexts, program)
         return program
 
     def _trace(self, data: NDArray, label: NDArray, contexts: list) -> _Program:
@@ -257,7 +261,8 @@ class CompiledStep:
             if isinstance(target, int):
                 raise TrainerError("compile_step: the network writes into its input arrays")
             writes.append(target)
-        program = _Program(traced, trainable, writes)
+        params = [self.trainer._params[index] for index, _ in trainable]
+        program = _Program(traced, trainable, writes, params)
         if len(contexts) > 1:
             _find_copies(program, self.net, self.trainer, contexts)
         return program
@@ -275,26 +280,38 @@ class CompiledStep:
 
 
 # -- the update bookkeeping shared by both paths ---------------------------------------------
+def _first_arrays(params: list) -> list[NDArray]:
+    """Each Parameter's array on its first context."""
+    try:
+        return [param._data[0] for param in params]
+    except TypeError:  # not initialized: list_data() names the Parameter
+        return [param.list_data()[0] for param in params]
+
+
 def _states_of(updater: Any, program: _Program, weights: list) -> list:
     """The updater's state for each trained parameter, created on first use."""
+    states = updater.states
+    try:
+        return [states[index] for index in program.indices]
+    except KeyError:
+        pass
     optimizer = updater.optimizer
-    states = []
-    for (index, _), weight in zip(program.trainable, weights, strict=True):
-        if index not in updater.states:
-            updater.states[index] = optimizer.create_state_multi_precision(index, weight)
+    for index, weight in zip(program.indices, weights, strict=True):
+        if index not in states:
+            states[index] = optimizer.create_state_multi_precision(index, weight)
             updater.states_synced[index] = True
-        states.append(updater.states[index])
-    return states
+    return [states[index] for index in program.indices]
 
 
 def _count_update(optimizer: Any, program: _Program, contexts: list) -> np.ndarray:
     """Count one update on every context (as each context's updater would) and return the
     per-parameter scalars (lr, wd, ...) of the first."""
-    per_context = []
-    for context in contexts:
+    optimizer._set_current_context(contexts[0].device_id)
+    scalars = optimizer._scalar_array(program.indices)
+    for context in contexts[1:]:
         optimizer._set_current_context(context.device_id)
-        per_context.append([optimizer._scalars(index) for index, _ in program.trainable])
-    return np.array(per_context[0], dtype=np.float64)
+        optimizer._scalar_rows(program.indices)
+    return scalars
 
 
 def _build_step(program: _Program, optimizer: Any) -> Any:

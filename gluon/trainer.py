@@ -179,26 +179,29 @@ class Trainer:
         kvstore gradients are summed over all workers, so give the global batch size)."""
         self._check_and_rescale_grad(self._scale / batch_size)
         self._prepare()
-        fresh = self._freshness(ignore_stale_grad)
-        self._allreduce_grads()
-        self._update(fresh)
+        trained = self._trained()
+        fresh = self._freshness(ignore_stale_grad, trained)
+        self._allreduce_grads(trained)
+        self._update(fresh, trained)
 
     def allreduce_grads(self) -> None:
         """Sum each parameter's gradients across its contexts (for gradient clipping
         between allreduce_grads() and update())."""
         self._prepare()
         self._refuse_on_kvstore("allreduce_grads")
-        self._pending_fresh = self._freshness(ignore_stale_grad=True)
-        self._allreduce_grads()
+        trained = self._trained()
+        self._pending_fresh = self._freshness(True, trained)
+        self._allreduce_grads(trained)
 
     def update(self, batch_size: int, ignore_stale_grad: bool = False) -> None:
         """The update half of `step`, after `allreduce_grads`."""
         self._prepare()
         self._refuse_on_kvstore("update")
         self._check_and_rescale_grad(self._scale / batch_size)
-        fresh = self._freshness(ignore_stale_grad)
+        trained = self._trained()
+        fresh = self._freshness(ignore_stale_grad, trained)
         self._pending_fresh = None
-        self._update(fresh)
+        self._update(fresh, trained)
 
     def _refuse_on_kvstore(self, what: str) -> None:
         if self._kvstore is not None and self._update_on_kvstore:
@@ -226,33 +229,43 @@ class Trainer:
             self._updaters = [opt.get_updater(self._optimizer) for _ in self._contexts]
         return self._contexts
 
-    def _allreduce_grads(self) -> None:
+    def _trained(self) -> list[tuple[int, list, list]]:
+        """(index, per-context weights, per-context gradients) of each parameter with a
+        gradient, looked up once per step (a grad_req change applies at the next step)."""
+        return [
+            (i, param.list_data(), param.list_grad())
+            for i, param in enumerate(self._params)
+            if param.grad_req != "null"
+        ]
+
+    def _allreduce_grads(self, trained: list[tuple[int, list, list]]) -> None:
         """One pushpull of every trained parameter's gradients (one XLA program)."""
-        if self._kvstore is None:
+        if self._kvstore is None or not trained:
             return
-        keys, grads, weights = [], [], []
-        for i, param in enumerate(self._params):
-            if param.grad_req != "null":
-                keys.append(i)
-                grads.append(param.list_grad())
-                weights.append(param.list_data())
-        if not keys:
-            return
+        keys = [i for i, _, _ in trained]
+        weights = [arrays for _, arrays, _ in trained]
+        grads = [arrays for _, _, arrays in trained]
         if self._update_on_kvstore:
             self._kvstore.pushpull(keys, grads, out=weights)
         else:
             self._kvstore.pushpull(keys, grads)
 
-    def _freshness(self, ignore_stale_grad: bool) -> dict[int, list[bool]]:
+    def _freshness(
+        self, ignore_stale_grad: bool, trained: list[tuple[int, list, list]]
+    ) -> dict[int, list[bool]]:
         """Which gradients backward wrote since the last step; raises on a stale one
         unless ignore_stale_grad (MXNet's UserWarning, raised before anything changes)."""
-        fresh = self._pending_fresh or {
-            i: self._fresh(i, p) for i, p in enumerate(self._params) if p.grad_req != "null"
-        }
+        fresh = self._pending_fresh
+        if not fresh:
+            last = self._last_grads
+            fresh = {
+                i: [grad._data is not last.get((i, c)) for c, grad in enumerate(grads)]
+                for i, _, grads in trained
+            }
         if not ignore_stale_grad:
             contexts = self._ensure_contexts()
             for i, flags in fresh.items():
-                if not all(flags):
+                if False in flags:
                     raise StaleGradientError(
                         f"Gradient of Parameter `{self._params[i].name}` on context "
                         f"{contexts[flags.index(False)]} has not been updated by backward "
@@ -264,39 +277,30 @@ class Trainer:
                     )
         return fresh
 
-    def _update(self, fresh: dict[int, list[bool]]) -> None:
-        contexts = self._ensure_contexts()
+    def _update(self, fresh: dict[int, list[bool]], trained: list[tuple[int, list, list]]) -> None:
+        self._ensure_contexts()
         if self._kvstore is not None and self._update_on_kvstore:
-            self._remember_grads()  # the store already updated the weights
+            self._remember_grads(trained)  # the store already updated the weights
             return
-        updates: list[list] = [[] for _ in contexts]
-        for i, param in enumerate(self._params):
-            if param.grad_req == "null":
-                continue
-            for c, (weight, grad) in enumerate(
-                zip(param.list_data(), param.list_grad(), strict=True)
-            ):
-                if fresh[i][c]:
-                    updates[c].append((i, grad, weight))
-        for updater, batch in zip(self._updaters, updates, strict=True):
+        for c, updater in enumerate(self._updaters):
+            batch = [(i, weights[c], grads[c]) for i, weights, grads in trained if fresh[i][c]]
             if batch:
-                indices, grads, weights = zip(*batch, strict=True)
+                indices, weights, grads = zip(*batch, strict=True)
                 updater(list(indices), list(grads), list(weights))
-        self._remember_grads()
+        self._remember_grads(trained)
 
-    def _fresh(self, index: int, param: Parameter) -> list[bool]:
-        return [
-            grad._data is not self._last_grads.get((index, c))
-            for c, grad in enumerate(param.list_grad())
-        ]
-
-    def _remember_grads(self) -> None:
+    def _remember_grads(self, trained: list[tuple[int, list, list]] | None = None) -> None:
         """Note each gradient's current array; a later backward replaces it."""
-        for i, param in enumerate(self._params):
-            if param.grad_req == "null" or param._grad is None:
-                continue
-            for c, grad in enumerate(param.list_grad()):
-                self._last_grads[(i, c)] = grad._data
+        if trained is None:
+            trained = [
+                (i, None, param.list_grad())
+                for i, param in enumerate(self._params)
+                if param.grad_req != "null" and param._grad is not None
+            ]
+        last = self._last_grads
+        for i, _, grads in trained:
+            for c, grad in enumerate(grads):
+                last[(i, c)] = grad._data
 
     # -- states ------------------------------------------------------------------------------
     def save_states(self, fname: str) -> None:

@@ -10,6 +10,11 @@ learning rate with its multiplier, weight decay, bias corrections); `_scalars(in
 computes them, counting the update as MXNet's `update()` does. The same rule serves the
 per-parameter `update(index, weight, grad, state)` API and `fused_update`, one jitted
 function over all parameters with their weight and state buffers donated.
+
+Per-step Python cost matters for small nets (bench/train_step.py), so two things are
+cached: `_static_key()` (dropped by `__setattr__` whenever a field it reads may change)
+and `_scalar_array(indices)`, the rows of `_scalars` as one array, reused while the rows
+are equal.
 """
 
 from __future__ import annotations
@@ -25,6 +30,17 @@ import numpy as np
 from hybrix.ir import HybrixError
 
 __all__ = ["Optimizer", "OptimizerError", "create", "register", "update_function"]
+
+# NOTE: jax warns while lowering a jitted function whose donated buffer has no output to
+# alias (backends without donation, a state of another shape); hybrix donates weights and
+# states on purpose and falls back to a copy, so the warning is filtered once, here, rather
+# than with warnings.catch_warnings around every call (~10 us per step).
+warnings.filterwarnings(
+    "ignore",
+    message="Some donated buffers were not usable",
+    category=UserWarning,
+    module=r"jax\._src\.interpreters\.mlir",
+)
 
 
 class OptimizerError(HybrixError, ValueError):
@@ -85,8 +101,18 @@ class Optimizer:
         self.sym_info = (sym.attr_dict(), sym.list_arguments()) if sym is not None else ()
         self.param_dict = param_dict if param_dict else {}
         self._jitted: dict = {}
+        self._scalar_cache: dict = {}  # indices -> (rows, array), see _scalar_array
         self.set_lr_mult({})
         self.set_wd_mult({})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # NOTE: drops the cached `_static_key` when a field it reads may change: any field
+        # holding (or given) a scalar, except those passed to the jitted update as data.
+        if name not in _TRACED_FIELDS and (
+            _is_static(value) or _is_static(self.__dict__.get(name))
+        ):
+            self.__dict__["_static_cache"] = None
+        object.__setattr__(self, name, value)
 
     # -- registry -------------------------------------------------------------------
     @staticmethod
@@ -157,8 +183,11 @@ class Optimizer:
 
     def _set_current_context(self, device_id: int) -> None:
         """Count updates for this device id from now on."""
-        counts = self._all_index_update_counts.setdefault(device_id, {})
-        self._index_update_count = counts
+        counts = self._all_index_update_counts.get(device_id)
+        if counts is None:
+            counts = self._all_index_update_counts[device_id] = {}
+        if counts is not self._index_update_count:
+            self._index_update_count = counts
 
     def _update_count(self, index: Any) -> None:
         indices = index if isinstance(index, list | tuple) else [index]
@@ -167,6 +196,60 @@ class Optimizer:
                 self._index_update_count[idx] = self.begin_num_update
             self._index_update_count[idx] += 1
             self.num_update = max(self._index_update_count[idx], self.num_update)
+
+    def _scalar_rows(self, indices: Sequence[Any]) -> list[tuple[float, ...]]:
+        """`[self._scalars(index) for index in indices]`, counting updates in that order.
+
+        For the plain (lr, wd) rows the counting and the lr schedule are done in one pass:
+        each index still gets the rate of the num_update reached after its own count.
+        NOTE: the scheduler is called once per distinct num_update rather than once per
+        index; MXNet's schedulers return the same rate for the same num_update.
+        """
+        if not _plain_scalars(type(self)):
+            return [self._scalars(index) for index in indices]
+        counts, begin, top = self._index_update_count, self.begin_num_update, self.num_update
+        tops = []
+        for index in indices:
+            count = counts.get(index, begin) + 1
+            counts[index] = count
+            if count > top:
+                top = count
+            tops.append(top)
+        self.num_update = top
+        lr, wd, scheduler, last = self.lr, self.wd, self.lr_scheduler, None
+        param_dict, multiplier = self.param_dict, self._multiplier
+        rows = []
+        for index, num_update in zip(indices, tops, strict=True):
+            if scheduler is not None and num_update != last:
+                lr, last = scheduler(num_update), num_update
+            param = param_dict.get(index)
+            if param is not None:  # the Parameter's own multipliers come first (_multiplier)
+                rows.append((lr * param.lr_mult, wd * param.wd_mult))
+            else:
+                rows.append(
+                    (
+                        lr * multiplier(index, self.lr_mult, "lr_mult"),
+                        wd * multiplier(index, self.wd_mult, "wd_mult"),
+                    )
+                )
+        return rows
+
+    def _scalar_array(self, indices: Sequence[Any]) -> np.ndarray:
+        """Count one update of each index and return their `_scalars` rows as one
+        (len(indices), k) float64 array; the (read-only) array of the last call with these
+        indices is reused when the rows are equal (a fixed lr, wd and multipliers)."""
+        rows = self._scalar_rows(indices)
+        key = tuple(indices)
+        cached = self._scalar_cache.get(key)
+        if cached is not None and cached[0] == rows:
+            return cached[1]
+        # NOTE: numpy, not a device array: jit puts it on the device of the weights
+        array = np.array(rows, dtype=np.float64)
+        array.flags.writeable = False
+        if len(self._scalar_cache) >= 64:  # NOTE: bounds it when the index sets vary
+            self._scalar_cache.clear()
+        self._scalar_cache[key] = (rows, array)
+        return array
 
     def _get_lrs(self, indices: Sequence[Any]) -> list[float]:
         lr = self.lr_scheduler(self.num_update) if self.lr_scheduler is not None else self.lr
@@ -207,12 +290,15 @@ class Optimizer:
 
     def _static_key(self) -> tuple:
         """The hyper-parameters compiled into the jitted update (a change recompiles)."""
-        return tuple(
-            (key, value)
-            for key, value in sorted(vars(self).items())
-            if isinstance(value, int | float | bool | str | type(None))
-            and key not in _TRACED_FIELDS
-        )
+        key = self.__dict__.get("_static_cache")
+        if key is None:
+            key = tuple(
+                (name, value)
+                for name, value in sorted(vars(self).items())
+                if _is_static(value) and name not in _TRACED_FIELDS
+            )
+            self.__dict__["_static_cache"] = key
+        return key
 
     # -- applying updates ------------------------------------------------------------------
     def create_state_multi_precision(self, index: Any, weight: Any) -> Any:
@@ -245,7 +331,7 @@ class Optimizer:
                 raise OptimizerError(
                     f"{type(self).__name__}.update expects NDArrays, got {type(array).__name__}"
                 )
-        scalars = np.array([self._scalars(index) for index in indices], dtype=np.float64)
+        scalars = self._scalar_array(indices)
         new_weights, new_states = self.fused_update(
             owned_buffers(weights),
             [g._data for g in grads],
@@ -253,9 +339,7 @@ class Optimizer:
             scalars,
             multi_precision=multi_precision,
         )
-        for weight, data in zip(weights, new_weights, strict=True):
-            weight._data = data
-            remember_owned(weight)
+        store_owned(weights, new_weights)
         for state, data in zip(states, new_states, strict=True):
             _write_state(state, data)
 
@@ -279,25 +363,53 @@ class Optimizer:
         function = self._jitted.get(key)
         if function is None:
             function = self._jitted[key] = _jit_update(self, multi_precision)
-        with warnings.catch_warnings():
-            # NOTE: backends that cannot donate a buffer (older CPU jaxlibs) warn and copy.
-            warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-            return function(weights, grads, states, scalars, np.float64(self.rescale_grad))
+        return function(weights, grads, states, scalars, np.float64(self.rescale_grad))
 
     # -- pickling (Trainer.save_states): drop the jit cache and the Parameters ---------------
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state.pop("param_dict", None)
+        state.pop("_static_cache", None)
         state["_jitted"] = {}
+        state["_scalar_cache"] = {}
         return state
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__ = state
+        object.__setattr__(self, "__dict__", state)
+        state.setdefault("_scalar_cache", {})  # pickles from before the cache existed
         self.param_dict = {}
 
 
-# fields that change every step and are passed to the jitted update as data
-_TRACED_FIELDS = {"rescale_grad", "lr", "num_update", "wd", "begin_num_update", "m_schedule"}
+# fields that change every step and are passed to the jitted update as data (and the
+# cache of the other fields)
+_TRACED_FIELDS = frozenset(
+    {"rescale_grad", "lr", "num_update", "wd", "begin_num_update", "m_schedule", "_static_cache"}
+)
+
+
+_STATIC_TYPES = (int, float, bool, str, type(None))
+
+
+def _is_static(value: Any) -> bool:
+    """Whether `_static_key` compiles this field's value into the update."""
+    return isinstance(value, _STATIC_TYPES)
+
+
+# the methods behind the base (lr, wd) `_scalars`, which `_scalar_rows` does in one pass
+_SCALAR_METHODS = ("_scalars", "_update_count", "_get_lrs", "_get_wds", "_get_lr", "_get_wd")
+_PLAIN: dict[type, bool] = {}
+
+
+def _plain_scalars(klass: type) -> bool:
+    """Whether the class keeps the base `_scalars` and every method behind it."""
+    plain = _PLAIN.get(klass)
+    if plain is None:
+        plain = _PLAIN[klass] = all(
+            getattr(klass, name) is getattr(Optimizer, name)
+            for name in (*_SCALAR_METHODS, "_multiplier")
+        )
+    return plain
+
 
 register = Optimizer.register
 create = Optimizer.create_optimizer
@@ -345,9 +457,25 @@ def owned_buffers(weights: Sequence[Any]) -> list:
 def remember_owned(weight: Any) -> None:
     """Note that the weight's current jax array was produced by an update (not shared)."""
     key = id(weight)
-    if key not in _OWNED:
+    entry = _OWNED.get(key)
+    if entry is not None and entry[0]() is weight:
+        _OWNED[key] = (entry[0], weight._data)  # the same weight: keep its weakref
+        return
+    if entry is None:
         weakref.finalize(weight, _OWNED.pop, key, None)
     _OWNED[key] = (weakref.ref(weight), weight._data)
+
+
+def store_owned(weights: Sequence[Any], values: Sequence[Any]) -> None:
+    """Write each update's new jax array into its weight and `remember_owned` it."""
+    for weight, value in zip(weights, values, strict=True):
+        weight._data = value
+        key = id(weight)
+        entry = _OWNED.get(key)
+        if entry is not None and entry[0]() is weight:
+            _OWNED[key] = (entry[0], value)
+        else:
+            remember_owned(weight)
 
 
 def _as_lists(index, weight, grad, state):

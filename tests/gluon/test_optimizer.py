@@ -285,3 +285,85 @@ def test_updater_states_round_trip(rng):
 def test_bad_states_blob_is_an_optimizer_error():
     with pytest.raises(OptimizerError, match="cannot read optimizer states"):
         optimizer.get_updater(optimizer.SGD()).set_states(b"not a pickle")
+
+
+class _Mults:
+    """A stand-in Parameter: its lr_mult/wd_mult take precedence (param_dict)."""
+
+    def __init__(self, lr_mult=1.0, wd_mult=1.0):
+        self.lr_mult, self.wd_mult = lr_mult, wd_mult
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "nadam"])
+def test_scalar_array_equals_per_index_scalars_as_things_change(name):
+    """`_scalar_array` (one pass, reused while unchanged) gives the rows and the update
+    counts of MXNet's per-index `_scalars`, through every kind of change."""
+    from hybrix.lr_scheduler import FactorScheduler
+
+    def make(scheduler):
+        params = {0: _Mults(), 1: _Mults(0.5, 0.0), 2: _Mults()}
+        return optimizer.create(
+            name,
+            learning_rate=0.1,
+            wd=0.01,
+            param_dict=params,
+            param_idx2name={3: "fc_bias"},
+            lr_scheduler=FactorScheduler(step=2, factor=0.5) if scheduler else None,
+        )
+
+    changes = [
+        lambda opt: None,
+        lambda opt: None,
+        lambda opt: opt._scalar_rows([2]) if opt.lr_scheduler else opt.set_learning_rate(0.3),
+        lambda opt: setattr(opt.param_dict[0], "lr_mult", 2.0),
+        lambda opt: setattr(opt, "wd", 0.5),
+        lambda opt: setattr(opt.param_dict[2], "wd_mult", 0.25),
+        lambda opt: opt.set_lr_mult({3: 4.0}),
+        lambda opt: None,
+    ]
+    for scheduler in (False, True):
+        fast, slow = make(scheduler), make(scheduler)
+        indices = [0, 1, 2, 3]
+        for change in changes:
+            change(fast)
+            if change is changes[2] and scheduler:  # the same extra count, the per-index way
+                slow._scalars(2)
+            else:
+                change(slow)
+            expected = np.array([slow._scalars(i) for i in indices], dtype=np.float64)
+            np.testing.assert_array_equal(np.asarray(fast._scalar_array(indices)), expected)
+            assert fast._all_index_update_counts == slow._all_index_update_counts
+            assert fast.num_update == slow.num_update
+
+
+def test_scalar_array_is_reused_until_a_row_changes():
+    opt = optimizer.SGD(learning_rate=0.1, param_dict={0: _Mults(), 1: _Mults()})
+    first = opt._scalar_array([0, 1])
+    assert opt._scalar_array([0, 1]) is first
+    assert opt._index_update_count == {0: 2, 1: 2}
+    opt.set_learning_rate(0.2)
+    second = opt._scalar_array([0, 1])
+    assert second is not first
+    np.testing.assert_allclose(np.asarray(second), [[0.2, 0.0], [0.2, 0.0]])
+    opt.param_dict[1].lr_mult = 0.5
+    np.testing.assert_allclose(np.asarray(opt._scalar_array([0, 1])), [[0.2, 0.0], [0.1, 0.0]])
+
+
+def test_changed_hyperparameter_recompiles_the_update():
+    """`_static_key` is cached; assigning a field it reads must drop the cache."""
+    opt = optimizer.SGD(learning_rate=1.0, momentum=0.5)
+    weight, state = nd.zeros((2,)), opt.create_state(0, nd.zeros((2,)))
+    key = opt._static_key()
+    opt.update(0, weight, nd.ones((2,)), state)  # mom = -1
+    opt.rescale_grad = 0.5  # passed as data: the compiled update stays
+    opt.rescale_grad = 1.0
+    assert opt._static_key() is key
+    opt.momentum = 0.0
+    assert opt._static_key() != key
+    opt.update(0, weight, nd.ones((2,)), state)  # mom = 0 * mom - 1
+    np.testing.assert_allclose(state.asnumpy(), [-1.0, -1.0])
+    np.testing.assert_allclose(weight.asnumpy(), [-2.0, -2.0])
+    copy = pickle.loads(pickle.dumps(opt))
+    assert copy._static_key() == opt._static_key()
+    copy.clip_gradient = 0.1
+    assert copy._static_key() != opt._static_key()

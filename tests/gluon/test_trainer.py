@@ -177,3 +177,53 @@ def test_arrays_shared_with_parameters_survive_donation():
         trainer.step(1)
     np.testing.assert_allclose(source.asnumpy(), [1.0, 2.0, 3.0])
     np.testing.assert_allclose(param.data().asnumpy(), [1.0 - 2.9, 2.0 - 2.9, 3.0 - 2.9], rtol=1e-6)
+
+
+def test_hybridized_loop_sees_parameters_replaced_between_steps(rng):
+    """A hybridized block keeps its last call's Parameter arrays; new values (set_data)
+    and new arrays (initialize(force_reinit=True), cast) must still feed the next call."""
+    import hybrix as mx
+    from hybrix.gluon import nn
+
+    def make():
+        net = nn.HybridSequential()
+        net.add(nn.Dense(6, activation="relu", in_units=4), nn.Dense(3, in_units=6))
+        return net
+
+    hybrid, plain = make(), make()
+    hybrid.initialize(mx.init.Xavier())
+    hybrid.hybridize(static_alloc=True)
+    plain.initialize()
+    trainers = [
+        Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1}) for net in (hybrid, plain)
+    ]
+    data = nd.array(rng.normal(size=(5, 4)))
+
+    def sync_and_compare(step=True):
+        for a, b in zip(
+            hybrid.collect_params().values(), plain.collect_params().values(), strict=True
+        ):
+            b.set_data(a.data().asnumpy())
+        if step:
+            for net, trainer in zip((hybrid, plain), trainers, strict=True):
+                with autograd.record():
+                    loss = net(data).sum()
+                loss.backward()
+                trainer.step(5)
+        np.testing.assert_allclose(hybrid(data).asnumpy(), plain(data).asnumpy(), rtol=1e-5)
+
+    sync_and_compare()
+    first = next(iter(hybrid.collect_params().values()))
+    first.set_data(nd.array(rng.normal(size=(6, 4))))
+    sync_and_compare()
+    hybrid.initialize(mx.init.Uniform(1.0), force_reinit=True)
+    sync_and_compare()
+    for net in (hybrid, plain):  # new arrays again, and the Trainer skips them from now on
+        next(iter(net.collect_params().values())).grad_req = "null"
+    frozen = first.data().asnumpy()
+    sync_and_compare()
+    np.testing.assert_array_equal(first.data().asnumpy(), frozen)
+    hybrid.cast("float64")
+    plain.cast("float64")
+    data = data.astype("float64")
+    sync_and_compare(step=False)
