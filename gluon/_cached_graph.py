@@ -123,8 +123,8 @@ class _CachedGraph:
         self.live_constants = [id(v) for v in graph.constants] == before
         self.fixed_constants = [np.asarray(v.const) for v in graph.constants]
         self.traced = traced
-        # NOTE: training graphs keep XLA's own lowering (see compile_graph's strategies)
-        self.program = compile_graph(graph, strategies=not training).call_with_constants
+        # NOTE: training graphs are differentiated: strategies measured on forward + backward
+        self.program = compile_graph(graph, train=training).call_with_constants
         self.donating = None
         if block._flags.get("static_alloc"):
             self.donating = _donating_program(graph, traced, training)
@@ -197,13 +197,14 @@ def _donating_program(graph: Any, traced: TracedBlock, training: bool) -> Any:
     import jax
 
     from hybrix.compiler import lower_graph
+    from hybrix.compiler.autotune import strategy_chooser
 
     data_count = len(graph.inputs) - len(traced.params) - traced.num_keys
     written = {id(target) for kind, target in traced.writes if kind == "param"}
     donate = tuple(1 + data_count + i for i, p in enumerate(traced.params) if id(p) in written)
     if not donate:
         return None
-    lowered = lower_graph(graph, choose=None) if training else lower_graph(graph)
+    lowered = lower_graph(graph, strategy_chooser(train=True)) if training else lower_graph(graph)
     # NOTE: hybrix.optimizer (imported by hybrix.gluon) filters jax's warning that "Some
     # donated buffers were not usable", once, rather than around every call.
     return jax.jit(lowered, donate_argnums=donate)

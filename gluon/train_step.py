@@ -328,11 +328,11 @@ def _step_function(program: _Program, optimizer: Any, axis: str | None) -> Any:
     import jax
     import jax.numpy as jnp
 
+    from hybrix.compiler.autotune import strategy_chooser
     from hybrix.compiler.lower import lower_graph
 
-    # NOTE: XLA's own lowering of every op: the conv strategies were chosen for inference
-    # and their backward is slower (LeNet step 28.5 -> 21.1 ms, bench/train_step.py).
-    forward = lower_graph(program.traced.graph, choose=None)
+    # NOTE: differentiated: strategies measured on forward + backward ("tune"), else XLA's own
+    forward = lower_graph(program.traced.graph, strategy_chooser(train=True))
     update = update_function(optimizer, optimizer.multi_precision)
     count = len(program.traced.constant_sources)
     trainable_positions = [pos for _, pos in program.trainable]

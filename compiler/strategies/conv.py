@@ -208,6 +208,10 @@ def _fits_im2col(case: Case) -> str | None:
         return "1x1 kernel: matmul_1x1 is the same without the stack"
     if geometry.groups > 1 and geometry.groups == geometry.channels:
         return "depthwise: one-channel groups make a degenerate matmul"
+    if case.train and geometry.channels // geometry.groups <= 4:
+        # NOTE: measured alone its forward+backward was faster, but inside LeNet's training
+        # step im2col on the 1-channel stem made the step 1.9x slower (bench/train_step.py)
+        return "training a thin-channel conv: im2col's backward is slow inside a step"
     return None
 
 
