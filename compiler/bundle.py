@@ -21,6 +21,7 @@ import numpy as np
 
 from hybrix.compiler.cache_dir import persistent_cache_bypassed
 from hybrix.compiler.lower import lower_graph
+from hybrix.compiler.native import disabled as native_disabled
 from hybrix.compiler.pipelines import run_pipeline
 from hybrix.ir import Graph, HybrixError, Model, serde
 from hybrix.runtime._graphs import rebuild
@@ -208,7 +209,8 @@ def _program(graph: Graph) -> Callable[..., list]:
     run = lower_graph(graph)
 
     def program(*args: Any) -> list:
-        return run([], *args)
+        with native_disabled():  # NOTE: a bundle's programs must not need hybrix's FFI targets
+            return run([], *args)
 
     program.__name__ = graph.name or "main"
     return program

@@ -5,7 +5,7 @@ compiler/autotune.py picks one per (op, shapes, dtype, target).
 """
 
 from ._registry import STRATEGIES, Case, Strategy, candidates, register, strategy_named
-from . import conv, pool, rnn
+from . import conv, native, pool, rnn
 
 __all__ = [
     "STRATEGIES",
@@ -13,6 +13,7 @@ __all__ = [
     "Strategy",
     "candidates",
     "conv",
+    "native",
     "pool",
     "register",
     "rnn",

@@ -30,6 +30,11 @@ CPU_RATES = {
     # with the depthwise strategy (bench/infer.py)
     "conv_depthwise": 0.5e9,
     "matmul": 110e9,  # FLOP/s of a large float32 matmul
+    # NOTE: hybrix's native kernel (compiler/native), alone on NHWC ResNet shapes: 330-480
+    # GFLOP/s with >= 32 input channels on a quiet machine (bench/native_conv.py); ResNet-18
+    # at batch 1 ran 1.2-2.2x faster with it than without (whole network, interleaved runs)
+    "native": 300e9,
+    "native_thin": 120e9,  # ... with at most 4 input channels (the stems: 300-370 alone)
     "thin_gather": 1.5,  # im2col slowdown gathering taps of at most 4 channels
     "memory": 8e9,  # bytes/s of a copy or elementwise pass (read + write)
     "call": 2e-6,  # a fixed cost per op (loop setup, fusion boundary)
@@ -83,6 +88,13 @@ def _conv(strategy: str, case: Case) -> float:
         gather = rates["thin_gather"] if group_channels <= 4 else 1.0
         moved = _bytes(copies * patches, case) * gather
         return trimmed.flops * per_group / rates["matmul"] + moved + call
+    if strategy == "native":
+        rate = rates["native_thin"] if group_channels <= 4 else rates["native"]
+        # NOTE: its weight packing runs in cache, as a matmul's does; NCHW data, output and
+        # weight are transposed (bench: still the fastest NCHW strategy on most ResNet shapes)
+        weight = geometry.filters * group_channels * prod(trimmed.kernel)  # kept taps
+        moved = 0 if geometry.last else 2 * (data + out + weight)
+        return trimmed.flops / rate + _bytes(moved, case) + call
     if strategy == "depthwise":
         taps = prod(trimmed.kernel)
         return _bytes(2 * taps * out + data, case) + call

@@ -1,0 +1,212 @@
+"""Native CPU kernels called by XLA as typed FFI custom calls: build, load, register, call.
+
+The C source (conv.c) is compiled on first use with the system C compiler (`cc`/`gcc`,
+`-O3 -march=native`) into `cache_dir("native")`, named by a hash of the source, compiler
+version, flags, jax's FFI header and the CPU, written atomically; then loaded with ctypes and
+registered with `jax.ffi.register_ffi_target` (platform "cpu", api_version 1).
+`HYBRIX_NATIVE=0` turns the kernels off; `unavailable()` says why they cannot be used.
+Each call splits its work over XLA's intra-op thread pool (the FFI ThreadPool API);
+`HYBRIX_NATIVE_THREADS=N` caps that, read when a program is traced.
+
+NOTE: a program holding these custom calls is not portable (the target exists only in a
+process that registered it): bundles lower without them (`disabled()`, compiler/bundle.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from hybrix.compiler.cache_dir import cache_dir
+from hybrix.ir import HybrixError
+
+__all__ = ["CONV_TARGET", "conv2d_nhwc", "disabled", "is_disabled", "unavailable"]
+
+CONV_TARGET = "hybrix_conv2d_nhwc"
+_SOURCE = Path(__file__).with_name("conv.c")
+_FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=gnu11", "-fno-strict-aliasing")
+_LOCK = threading.Lock()
+_STATE: dict[str, Any] = {"reason": None, "done": False, "library": None}
+_LOCAL = threading.local()
+
+
+class NativeBuildError(HybrixError):
+    """The native kernels could not be compiled, loaded or registered."""
+
+
+# -- turning them off ---------------------------------------------------------------------------
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Within this block (this thread), native strategies do not fit: for portable programs."""
+    depth = getattr(_LOCAL, "depth", 0)
+    _LOCAL.depth = depth + 1
+    try:
+        yield
+    finally:
+        _LOCAL.depth = depth
+
+
+def is_disabled() -> bool:
+    return getattr(_LOCAL, "depth", 0) > 0
+
+
+# -- build and load -----------------------------------------------------------------------------
+def _compiler() -> str | None:
+    return shutil.which("cc") or shutil.which("gcc")
+
+
+def _cpu() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            lines = [ln for ln in f if ln.startswith(("model name", "flags"))]
+        return "".join(sorted(set(lines)))
+    except OSError:
+        import platform
+
+        return platform.processor() or platform.machine()
+
+
+def _library_path(compiler: str, include: str) -> Path:
+    version = subprocess.run(
+        [compiler, "--version"], capture_output=True, text=True, timeout=30, check=False
+    ).stdout
+    header = Path(include, "xla", "ffi", "api", "c_api.h").read_bytes()
+    digest = hashlib.sha256()
+    for part in (_SOURCE.read_bytes(), version.encode(), " ".join(_FLAGS).encode(), header):
+        digest.update(part)
+        digest.update(b"\0")
+    digest.update(_cpu().encode())
+    return cache_dir("native") / f"conv-{digest.hexdigest()[:20]}.so"
+
+
+def _build(compiler: str, include: str, path: Path, flags: Sequence[str] = _FLAGS) -> None:
+    temp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    command = [compiler, *flags, "-I", include, str(_SOURCE), "-o", str(temp)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        if result.returncode != 0:
+            raise NativeBuildError(
+                f"{' '.join(command)} failed ({result.returncode}): {result.stderr[-2000:]}"
+            )
+        os.replace(temp, path)  # NOTE: atomic: a concurrent loader never sees half a file
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _register(library: ctypes.CDLL, target: str = CONV_TARGET) -> None:
+    import jax
+
+    function = library.hybrix_conv2d_nhwc
+    if hasattr(jax.ffi, "pycapsule"):
+        capsule = jax.ffi.pycapsule(function)
+    else:
+        new = ctypes.pythonapi.PyCapsule_New
+        new.restype = ctypes.py_object
+        new.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
+        capsule = new(ctypes.cast(function, ctypes.c_void_p).value, None, None)
+    jax.ffi.register_ffi_target(target, capsule, platform="cpu", api_version=1)
+
+
+def _load() -> None:
+    if os.environ.get("HYBRIX_NATIVE", "1").lower() in ("0", "off", "false", "no"):
+        raise NativeBuildError("HYBRIX_NATIVE=0")
+    compiler = _compiler()
+    if compiler is None:
+        raise NativeBuildError("no C compiler (cc or gcc) on PATH")
+    import jax
+
+    include = jax.ffi.include_dir()
+    path = _library_path(compiler, include)
+    if not path.exists():
+        _build(compiler, include, path)
+    try:
+        library = ctypes.CDLL(str(path))
+    except OSError as e:
+        raise NativeBuildError(f"cannot load {path}: {e}") from None
+    _register(library)
+    _STATE["library"] = library
+
+
+def unavailable() -> str | None:
+    """None when the native kernels are built, loaded and registered; else why not.
+
+    Builds on the first call of the process (about 1 s; cached on disk after that).
+    HYBRIX_NATIVE=0 is read on every call, so a test can switch them off.
+    """
+    if os.environ.get("HYBRIX_NATIVE", "1").lower() in ("0", "off", "false", "no"):
+        return "native kernels unavailable: HYBRIX_NATIVE=0"
+    with _LOCK:
+        if not _STATE["done"]:
+            try:
+                _load()
+            except (NativeBuildError, OSError, subprocess.SubprocessError) as e:
+                _STATE["reason"] = f"native kernels unavailable: {e}"
+            _STATE["done"] = True
+    return _STATE["reason"]
+
+
+# -- calling ------------------------------------------------------------------------------------
+def _max_threads() -> int:
+    """HYBRIX_NATIVE_THREADS caps the threads a kernel uses (default 0: XLA's whole pool)."""
+    try:
+        return max(0, int(os.environ.get("HYBRIX_NATIVE_THREADS", "0")))
+    except ValueError:
+        return 0
+
+
+def conv2d_nhwc(
+    data: Any,
+    weight: Any,
+    bias: Any,
+    *,
+    weight_last: bool,
+    taps: Sequence[tuple[int, int]],
+    stride: Sequence[int],
+    dilate: Sequence[int],
+    low: Sequence[int],
+    out: Sequence[int],
+    relu: bool = False,
+    target: str = CONV_TARGET,
+) -> Any:
+    """The native convolution of NHWC `data` (a jax array or tracer), output NHWC.
+
+    weight: (O, KH, KW, C) when `weight_last`, else (O, C, KH, KW); only the taps in
+    `taps` ((start, stop) per axis) are used. low: zero padding before each spatial axis
+    (negative crops); out: output (OH, OW). bias: (O,) or None. relu: max(0, .) fused.
+    target: the FFI target to call (tests register builds for other CPUs under other names).
+    """
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    reason = unavailable()
+    if reason:
+        raise NativeBuildError(reason)
+    channels = weight.shape[-1] if weight_last else weight.shape[1]
+    if data.ndim != 4 or weight.ndim != 4 or data.shape[-1] != channels:
+        layout = "(O, KH, KW, C)" if weight_last else "(O, C, KH, KW)"
+        raise HybrixError(
+            f"Convolution (native): expected data (N, H, W, C) and weight {layout} with the "
+            f"same C; got data {tuple(data.shape)} and weight {tuple(weight.shape)}"
+        )
+    filters = weight.shape[0]
+    if bias is None:
+        bias = jnp.zeros((filters,), data.dtype)
+    elif tuple(bias.shape) != (filters,):
+        raise HybrixError(
+            f"Convolution (native): expected bias ({filters},), got {tuple(bias.shape)}"
+        )
+    (th0, th1), (tw0, tw1) = taps
+    params = [0 if weight_last else 1, th0, tw0, th1 - th0, tw1 - tw0, *stride, *dilate, *low]
+    params += [int(relu), _max_threads()]
+    result = jax.ShapeDtypeStruct((data.shape[0], *out, filters), data.dtype)
+    call = jax.ffi.ffi_call(target, result, vmap_method="sequential")
+    return call(data, weight, bias, conv=np.asarray(params, np.int64))

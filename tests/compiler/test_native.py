@@ -1,0 +1,301 @@
+"""The native convolution kernel (compiler/native) and its strategy equal XLA and numpy ref."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hybrix.compiler import native
+from hybrix.compiler.jx import jax_namespace
+from hybrix.compiler.strategies import Case, candidates, strategy_named
+from hybrix.compiler.strategies.native import native_conv
+from hybrix.ir import HybrixError, get_op
+
+pytestmark = pytest.mark.skipif(native.unavailable() is not None, reason=str(native.unavailable()))
+RTOL, ATOL = 1e-4, 1e-4
+# name -> (NCHW data shape, attrs, channels-last?, bias?): stride, dilation, padding that
+# trimming makes asymmetric or negative, 1x1, the 7x7 stem on 3 channels, filters that are
+# no multiple of the tile widths, batch > 1, both layouts, with and without bias
+CASES = {
+    "3x3_pad": ((1, 16, 9, 9), {"kernel": (3, 3), "num_filter": 32, "pad": (1, 1)}, True, True),
+    "3x3_nchw": ((2, 8, 7, 6), {"kernel": (3, 3), "num_filter": 17, "pad": (1, 1)}, False, True),
+    "stride2": (
+        (3, 20, 9, 8),
+        {"kernel": (3, 3), "num_filter": 100, "pad": (1, 1), "stride": (2, 2)},
+        True,
+        False,
+    ),
+    "dilate2": (
+        (1, 5, 10, 9),
+        {"kernel": (3, 3), "num_filter": 3, "pad": (2, 2), "dilate": (2, 2)},
+        True,
+        True,
+    ),
+    "asymmetric_trim": (
+        (2, 4, 2, 2),
+        {"kernel": (3, 3), "num_filter": 6, "pad": (1, 1), "stride": (2, 2)},
+        False,
+        True,
+    ),
+    "negative_pad_trim": (
+        (1, 3, 2, 2),
+        {"kernel": (3, 3), "num_filter": 2, "pad": (2, 2), "dilate": (2, 2)},
+        True,
+        True,
+    ),
+    "1x1": ((2, 64, 5, 5), {"kernel": (1, 1), "num_filter": 1}, True, True),
+    "1x1_stride2_nchw": (
+        (1, 32, 7, 7),
+        {"kernel": (1, 1), "num_filter": 48, "stride": (2, 2)},
+        False,
+        False,
+    ),
+    "stem_7x7": (
+        (1, 3, 20, 20),
+        {"kernel": (7, 7), "num_filter": 64, "pad": (3, 3), "stride": (2, 2)},
+        True,
+        True,
+    ),
+    # 4 panels of 64 filters: each thread packs its own, a few kernel rows at a time
+    "panel_k_blocks": (
+        (1, 256, 5, 5),
+        {"kernel": (3, 3), "num_filter": 250, "pad": (1, 1)},
+        True,
+        True,
+    ),
+    "rect_kernel": (
+        (2, 33, 6, 7),
+        {"kernel": (1, 3), "num_filter": 70, "pad": (0, 1), "stride": (1, 2)},
+        True,
+        True,
+    ),
+}
+
+
+def _inputs(name, dtype=np.float32):
+    shape, attrs, last, with_bias = CASES[name]
+    rng = np.random.default_rng(0)
+    full = get_op("Convolution").check_attrs(
+        {**attrs, "layout": "NHWC" if last else None, "no_bias": not with_bias}
+    )
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((attrs["num_filter"], shape[1], *attrs["kernel"]))
+    arrays = [x, w] + ([rng.standard_normal(attrs["num_filter"])] if with_bias else [])
+    if last:
+        arrays[0], arrays[1] = np.moveaxis(x, 1, -1), np.moveaxis(w, 1, -1)
+    return [np.ascontiguousarray(a).astype(dtype) for a in arrays], full
+
+
+def _run(lower, arrays, attrs):
+    fn = jax.jit(lambda *a: lower(jax_namespace(), *a, **attrs))
+    return np.asarray(fn(*[jnp.asarray(a) for a in arrays]))
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_native_matches_xla_and_ref(name):
+    arrays, attrs = _inputs(name)
+    op = get_op("Convolution")
+    case = Case.make("Convolution", [a.shape for a in arrays], "float32", attrs)
+    assert strategy_named("Convolution", "native").fits(case) is None
+    expected = op.ref_fn(*[a.astype(np.float64) for a in arrays], **attrs)
+    got = _run(native_conv, arrays, attrs)
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(got, _run(op.lower_fn, arrays, attrs), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("name", ["3x3_nchw", "stride2", "1x1"])
+def test_native_gradients_equal_xla(name):
+    arrays, attrs = _inputs(name)
+    args = [jnp.asarray(a) for a in arrays]
+    facet = get_op("Convolution").lower_fn
+    expected = facet(jax_namespace(), *args, **attrs)
+    head = jnp.asarray(np.random.default_rng(1).standard_normal(expected.shape), jnp.float32)
+
+    def grads(lower):
+        _, pullback = jax.vjp(lambda *a: lower(jax_namespace(), *a, **attrs), *args)
+        return jax.jit(pullback)(head)
+
+    for got, want in zip(grads(native_conv), grads(facet), strict=True):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize(
+    ("weight_last", "channels", "filters"), [(True, 24, 40), (False, 24, 40), (True, 256, 250)]
+)
+def test_fused_relu_and_bias_both_weight_layouts(weight_last, channels, filters):
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.standard_normal((2, 6, 5, channels)), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((filters, 3, 3, channels)), jnp.float32)
+    b = jnp.asarray(rng.standard_normal(filters), jnp.float32)
+    weight = w if weight_last else jnp.transpose(w, (0, 3, 1, 2))  # (O, C, KH, KW)
+    geometry = {"stride": (1, 1), "dilate": (1, 1), "low": (1, 1), "out": (6, 5)}
+    got = native.conv2d_nhwc(
+        x, weight, b, weight_last=weight_last, taps=[(0, 3), (0, 3)], relu=True, **geometry
+    )
+    want = jax.lax.conv_general_dilated(
+        x, w, (1, 1), [(1, 1), (1, 1)], dimension_numbers=("NHWC", "OHWI", "NHWC")
+    )
+    np.testing.assert_allclose(got, jnp.maximum(want + b, 0), rtol=RTOL, atol=ATOL)
+
+
+def test_bad_calls_name_the_op_and_expected_shape():
+    x = jnp.zeros((1, 5, 5, 8), jnp.float32)
+    geometry = {"stride": (1, 1), "dilate": (1, 1), "low": (0, 0), "out": (3, 3)}
+    kwargs = {"weight_last": True, "taps": [(0, 3), (0, 3)], **geometry}
+    with pytest.raises(HybrixError, match=r"Convolution \(native\).*\(N, H, W, C\)"):
+        native.conv2d_nhwc(x[0], jnp.zeros((4, 3, 3, 8), jnp.float32), None, **kwargs)
+    with pytest.raises(HybrixError, match=r"same C.*weight \(4, 3, 3, 7\)"):
+        native.conv2d_nhwc(x, jnp.zeros((4, 3, 3, 7), jnp.float32), None, **kwargs)
+    # the kernel checks too: a direct FFI call with mismatched channels is an error, no crash
+    call = jax.ffi.ffi_call(native.CONV_TARGET, jax.ShapeDtypeStruct((1, 3, 3, 4), jnp.float32))
+    params = np.array([0, 0, 0, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0], np.int64)
+    with pytest.raises(Exception, match="hybrix native Convolution: data has 8 channels"):
+        call(x, jnp.zeros((4, 3, 3, 7), jnp.float32), jnp.zeros(4, jnp.float32), conv=params)
+
+
+def test_fits_says_why_not():
+    attrs = get_op("Convolution").check_attrs({"kernel": (3, 3), "num_filter": 4})
+    shapes = [(1, 4, 5, 5), (4, 4, 3, 3)]
+    fits = strategy_named("Convolution", "native").fits
+    assert fits(Case.make("Convolution", shapes, "float32", attrs)) is None
+    assert "float32" in fits(Case.make("Convolution", shapes, "float64", attrs))
+    assert "CPU" in fits(Case.make("Convolution", shapes, "float32", attrs, target="gpu"))
+    grouped = {**attrs, "num_group": 2}
+    assert "num_group" in fits(Case.make("Convolution", [shapes[0], (4, 2, 3, 3)], "f4", grouped))
+    with native.disabled():
+        assert "disabled" in fits(Case.make("Convolution", shapes, "float32", attrs))
+
+
+def test_unavailable_compiler_means_no_fit_and_compile_still_works(monkeypatch):
+    monkeypatch.setattr(native, "_STATE", {"reason": None, "done": False, "library": None})
+    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    reason = native.unavailable()
+    assert reason == "native kernels unavailable: no C compiler (cc or gcc) on PATH"
+    monkeypatch.setenv("HYBRIX_NATIVE", "0")
+    assert native.unavailable() == "native kernels unavailable: HYBRIX_NATIVE=0"
+    arrays, attrs = _inputs("3x3_pad")
+    case = Case.make("Convolution", [a.shape for a in arrays], "float32", attrs)
+    reasons = {s.name: why for s, why in candidates(case)}
+    assert reasons["native"].startswith("native kernels unavailable")
+    from hybrix.compiler import compile_graph
+    from hybrix.ir import parse
+
+    graph = parse(
+        "graph g(%x: f32[1,9,9,16], %w: f32[32,3,3,16], %b: f32[32]) {\n"
+        "  %y = Convolution(%x, %w, %b) {kernel=[3, 3], num_filter=32, pad=[1, 1], "
+        'layout="NHWC"} : f32[1,9,9,32]\n  return %y\n}'
+    )
+    (out,) = compile_graph(graph)(*[jnp.asarray(a) for a in arrays])
+    want = _run(get_op("Convolution").lower_fn, arrays, attrs)
+    np.testing.assert_allclose(out, want, rtol=RTOL, atol=ATOL)
+
+
+def _forced_native(node, args):
+    if node.op != "Convolution":
+        return None
+    case = Case.make("Convolution", [a.shape for a in args], str(args[0].dtype), node.attrs)
+    return native_conv if strategy_named("Convolution", "native").fits(case) is None else None
+
+
+def _small_resnet():
+    import hybrix
+    from hybrix import autograd, models
+    from hybrix.compiler.pipelines import optimize
+
+    net = models.get_model("resnet18_v1", classes=10)
+    net.initialize()
+    data = np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    with autograd.predict_mode():
+        graph = hybrix.trace(net, hybrix.nd.array(data))
+    return optimize(graph, "O2", inference=True), data
+
+
+def test_whole_resnet18_with_native_forced_equals_naive():
+    from hybrix.compiler.lower import lower_graph
+
+    graph, data = _small_resnet()
+    constants = [jnp.asarray(v.const) for v in graph.constants]
+    uses = []
+
+    def choose(node, args):
+        lowering = _forced_native(node, args)
+        uses.append(lowering is not None)
+        return lowering
+
+    (got,) = jax.jit(lower_graph(graph, choose))(constants, jnp.asarray(data))
+    (want,) = jax.jit(lower_graph(graph, None))(constants, jnp.asarray(data))
+    assert sum(uses) >= 15, "every ResNet-18 convolution fits the native kernel"
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+
+
+def test_bundle_programs_never_hold_the_native_call(monkeypatch, tmp_path):
+    from hybrix.compiler import autotune
+    from hybrix.compiler.bundle import build_bundle
+    from hybrix.ir import parse
+
+    # NOTE: the default chooser forced to pick native wherever it fits: the bundle's export
+    # and precompile must still lower without it (compiler/native.disabled)
+    monkeypatch.setattr(autotune, "strategy_chooser", lambda mode=None: _forced_native)
+    graph = parse(
+        "graph g(%x: f32[1,6,6,8], %w: f32[16,3,3,8]) {\n"
+        "  %y = Convolution(%x, %w) {kernel=[3, 3], num_filter=16, pad=[1, 1], no_bias=true, "
+        'layout="NHWC"} : f32[1,6,6,16]\n  return %y\n}'
+    )
+    rng = np.random.default_rng(4)
+    weight = rng.standard_normal((16, 3, 3, 8)).astype(np.float32)
+    data = rng.standard_normal((1, 6, 6, 8)).astype(np.float32)
+    path = tmp_path / "conv.hxb"
+    build_bundle(graph, {"w": weight}, path)
+    with zipfile.ZipFile(path) as bundle:
+        assert not any(native.CONV_TARGET.encode() in bundle.read(n) for n in bundle.namelist())
+    np.save(tmp_path / "data.npy", data)
+    out, data_path = tmp_path / "out.npy", tmp_path / "data.npy"
+    code = (
+        "import numpy as np, hybrix.runtime as rt\n"
+        f"s = rt.load({str(path)!r}, executor='precompiled')\n"
+        f"np.save({str(out)!r}, s.run([np.load({str(data_path)!r})])[0])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    attrs = get_op("Convolution").check_attrs(
+        {"kernel": (3, 3), "num_filter": 16, "pad": (1, 1), "no_bias": True, "layout": "NHWC"}
+    )
+    want = _run(get_op("Convolution").lower_fn, [data, weight], attrs)
+    np.testing.assert_allclose(np.load(out), want, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("march", ["x86-64-v3", "x86-64"])
+def test_avx2_and_generic_builds_match(march, tmp_path):
+    """The same source built for AVX2 (ymm tiles) and for plain x86-64 (no wide vectors)."""
+    import ctypes
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("x86-64 builds only")
+    path = tmp_path / f"conv-{march}.so"
+    flags = [f if f != "-march=native" else f"-march={march}" for f in native._FLAGS]
+    native._build(native._compiler(), jax.ffi.include_dir(), path, flags)
+    target = f"hybrix_conv2d_nhwc_test_{march.replace('-', '_')}"
+    native._register(ctypes.CDLL(str(path)), target)
+    rng = np.random.default_rng(5)
+    for channels, filters, kernel, stride in [(3, 17, 7, 2), (20, 100, 3, 1), (64, 40, 1, 1)]:
+        x = jnp.asarray(rng.standard_normal((2, 9, 8, channels)), jnp.float32)
+        w = jnp.asarray(rng.standard_normal((filters, kernel, kernel, channels)), jnp.float32)
+        b = jnp.asarray(rng.standard_normal(filters), jnp.float32)
+        pad = kernel // 2
+        out = ((9 + 2 * pad - kernel) // stride + 1, (8 + 2 * pad - kernel) // stride + 1)
+        geometry = {"stride": (stride,) * 2, "dilate": (1, 1), "low": (pad, pad), "out": out}
+        taps = [(0, kernel), (0, kernel)]
+        got = native.conv2d_nhwc(x, w, b, weight_last=True, taps=taps, target=target, **geometry)
+        want = jax.lax.conv_general_dilated(
+            x, w, (stride,) * 2, [(pad, pad)] * 2, dimension_numbers=("NHWC", "OHWI", "NHWC")
+        )
+        np.testing.assert_allclose(got, want + b, rtol=RTOL, atol=ATOL)
