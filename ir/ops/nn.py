@@ -81,7 +81,9 @@ def _fc_ref(
 @fully_connected.lower
 def _fc_lower(jx: Any, data: Any, weight: Any, bias: Any = None, **attrs: Any) -> Any:
     x = data.reshape(_fc_rows(data.shape, attrs["flatten"]))
-    out = jx.jnp.matmul(x, weight.T)
+    # NOTE: contracting the weight's axis 1 directly: `x @ weight.T` made XLA CPU copy a
+    # transposed weight on every call at batch 1 (ResNet-18's 2 MB classifier: 147 -> 89 us)
+    out = jx.lax.dot_general(x, weight, (((x.ndim - 1,), (1,)), ((), ())))
     return out if bias is None else out + bias
 
 
