@@ -11,7 +11,13 @@ came from); its outputs point back to it. `backward()` walks the nodes that lead
 the heads to the marked variables in reverse order, summing cotangents, and runs each
 node's VJP through one jitted function cached per (function, which inputs/outputs take
 part), so the per-op backward cost is a cached dispatch. Without `retain_graph` the walked
-graph is freed. Hybridized blocks record as one node through `record_op`.
+graph is freed.
+
+Hybridized blocks record as one node through `call_recorded`: one jitted call returns the
+outputs and the VJP's residuals (`jax.vjp`'s pullback is a pytree whose leaves are the
+residuals), kept on the node, so backward applies them instead of running the forward a
+second time. The VJP that recomputes the forward stays for `create_graph` (the gradient
+must itself be differentiable) and for nodes recorded without residuals.
 
 NOTE: inputs are kept as the jax arrays they were when recorded (jax arrays are
 immutable), so writing into an array after recording does not change its gradient.
@@ -32,6 +38,7 @@ __all__ = [
     "TapeNode",
     "Variable",
     "backward",
+    "call_recorded",
     "grad",
     "is_recording",
     "is_training",
@@ -154,9 +161,21 @@ class TapeNode:
     are the recorded outputs (later ones are hidden, e.g. aux updates). Each recorded output
     array holds `(node, index)` as its `_ag`; `parents[i]` is input i's `_ag` when recorded
     (None, a Variable, or a (node, index) pair). `primals` is None once the node is freed.
-    `function` is set for an `autograd.Function` call, whose backward is the user's."""
+    `function` is set for an `autograd.Function` call, whose backward is the user's.
+    `residuals` is set for a `call_recorded` call: (jax.vjp's pullback of the recorded
+    call w.r.t. the `diff_in` inputs, the (shape, dtype) of each differentiable output)."""
 
-    __slots__ = ("diff_in", "diff_out", "fn", "function", "key", "parents", "primals", "seq")
+    __slots__ = (
+        "diff_in",
+        "diff_out",
+        "fn",
+        "function",
+        "key",
+        "parents",
+        "primals",
+        "residuals",
+        "seq",
+    )
 
     def __init__(
         self,
@@ -174,6 +193,7 @@ class TapeNode:
         self.diff_in = diff_in
         self.diff_out = diff_out
         self.function: Any = None
+        self.residuals: tuple | None = None
         self.seq = next(_SEQUENCE)
 
 
@@ -228,6 +248,56 @@ def record_op(
         return
     primals = [array._data for array in inputs]
     add_node(fn, fn if key is None else key, inputs, primals, outputs, frozenset(nondiff))
+
+
+def call_recorded(
+    fn: Callable[..., tuple],
+    inputs: Sequence[Any],
+    constants: Sequence[Any],
+    num_outputs: int,
+    *,
+    key: Any,
+    context: Any = None,
+) -> tuple[list, list]:
+    """Run `fn(*[a._data for a in inputs], *constants)` and, while recording, record it as
+    `record_op` would; returns (its first `num_outputs` results as NDArrays on `context`,
+    the later results as jax arrays).
+
+    `constants` are jax arrays that get no gradient (rng keys, graph constants). When an
+    input needs a gradient, one jitted call (cached per `key` and which inputs need one)
+    also returns the VJP's residuals, kept on the tape node until backward frees the
+    graph: backward applies them rather than running `fn` again (a `create_graph`
+    backward still does, to record the gradient's own graph). Nothing extra is computed
+    when no input needs a gradient.
+    """
+    from hybrix.ndarray.ndarray import NDArray
+
+    primals = [*(array._data for array in inputs), *constants]
+    parents = [array._ag for array in inputs] if _STATE.recording else []
+    if not any(parent is not None for parent in parents):
+        results = fn(*primals)
+        return [NDArray(r, context) for r in results[:num_outputs]], list(results[num_outputs:])
+    flags = [
+        parent is not None and _inexact(array._data)
+        for parent, array in zip(parents, inputs, strict=True)
+    ]
+    diff_in = (*flags, *[False] * len(constants))
+    parents.extend([None] * len(constants))
+    pullback = None
+    if any(diff_in):
+        results, pullback = _residual_forward(fn, key, diff_in, num_outputs)(*primals)
+    else:
+        results = fn(*primals)
+    visible = results[:num_outputs]
+    diff_out = tuple(_inexact(r) for r in visible)
+    node = TapeNode(fn, key, tuple(parents), tuple(primals), diff_in, diff_out)
+    if pullback is not None:
+        avals = tuple((r.shape, r.dtype) for r, d in zip(visible, diff_out, strict=True) if d)
+        node.residuals = (pullback, avals)
+    outputs = [NDArray(r, context) for r in visible]
+    for index, array in enumerate(outputs):
+        array._ag = (node, index)
+    return outputs, list(results[num_outputs:])
 
 
 def check_writable(array: Any, what: str) -> None:
@@ -353,25 +423,26 @@ def _run_backward(
     else:
         targets = [_variable_of(array, i) for i, array in enumerate(variables)]
     target_set = set(targets)
-    live = _live_nodes(nodes, target_set)
+    order = _live_nodes(nodes, target_set)
+    live = set(order)
     cotangents: dict[Any, Any] = {}
     for ref, seed in zip(starts, seeds, strict=True):
         _accumulate(cotangents, ref, seed)
     with _RecordingStateScope(create_graph, train_mode):
-        for node in sorted(live, key=_seq, reverse=True):
+        for node in reversed(order):
             outputs = [cotangents.pop((node, j), None) for j in range(len(node.diff_out))]
-            relevant = tuple(
-                parent in target_set or (type(parent) is tuple and parent[0] in live)
-                for parent in node.parents
+            # the inputs whose cotangent leads to a target
+            wrt = tuple(
+                diff and (parent in target_set or (type(parent) is tuple and parent[0] in live))
+                for parent, diff in zip(node.parents, node.diff_in, strict=True)
             )
-            for parent, cotangent in zip(
-                node.parents, _pullback(node, outputs, relevant), strict=True
-            ):
+            for parent, cotangent in zip(node.parents, _pullback(node, outputs, wrt), strict=True):
                 if cotangent is not None:
                     _accumulate(cotangents, parent, cotangent)
     if not retain_graph:
         for node in nodes:
             node.primals = None
+            node.residuals = None
             node.parents = ()
     return targets, [cotangents.get(variable) for variable in targets]
 
@@ -389,6 +460,8 @@ def _parse_heads(heads: Any, head_grads: Any) -> tuple[list, list]:
     if isinstance(heads, NDArray):
         heads = [heads]
     heads = list(heads)
+    if head_grads is None and len(heads) == 1 and isinstance(heads[0], NDArray):
+        return heads, [NDArray(_ones(heads[0]._data))]  # NOTE: loss.backward(), the usual call
     if head_grads is None:
         head_grads = [None] * len(heads)
     elif isinstance(head_grads, NDArray):
@@ -458,7 +531,8 @@ def _variable_of(array: Any, index: int) -> Variable:
 
 
 def _collect(starts: list) -> tuple[list[TapeNode], list[Variable]]:
-    """Every node reachable from the heads, and the variables met (in order found)."""
+    """Every node reachable from the heads, oldest first, and the variables met (in order
+    found)."""
     stack = [ref[0] for ref in starts if type(ref) is tuple]
     seen: set[TapeNode] = set()
     variables: dict[Variable, None] = {ref: None for ref in starts if type(ref) is Variable}
@@ -474,18 +548,21 @@ def _collect(starts: list) -> tuple[list[TapeNode], list[Variable]]:
                 stack.append(parent[0])
             elif type(parent) is Variable:
                 variables[parent] = None
-    return list(seen), list(variables)
+    return sorted(seen, key=_seq), list(variables)
 
 
-def _live_nodes(nodes: list[TapeNode], targets: set) -> set[TapeNode]:
-    """Nodes with a differentiable path to a target variable (only they run a VJP)."""
+def _live_nodes(nodes: list[TapeNode], targets: set) -> list[TapeNode]:
+    """The nodes (oldest first, as `nodes`) with a differentiable path to a target
+    variable: only they run a VJP."""
     live: set[TapeNode] = set()
-    for node in sorted(nodes, key=_seq):
+    order = []
+    for node in nodes:
         for parent, diff in zip(node.parents, node.diff_in, strict=True):
             if diff and (parent in targets or (type(parent) is tuple and parent[0] in live)):
                 live.add(node)
+                order.append(node)
                 break
-    return live
+    return order
 
 
 def _accumulate(cotangents: dict, ref: Any, value: Any) -> None:
@@ -505,26 +582,67 @@ _VJPS: dict[tuple, Any] = {}
 _MAX_VJPS = 4096  # NOTE: bounds the cache when callers record fresh closures
 
 
-def _pullback(node: TapeNode, outputs: list, relevant: tuple[bool, ...]) -> list:
-    """Input cotangents (NDArrays, None where there is none) from output cotangents."""
+def _pullback(node: TapeNode, outputs: list, wrt: tuple[bool, ...]) -> list:
+    """Cotangents of the inputs flagged in `wrt` (NDArrays; None elsewhere, or where none
+    arrives) from output cotangents. `wrt` only flags `diff_in` inputs."""
     if node.function is not None:
-        return _function_pullback(node, outputs, relevant)
+        return _function_pullback(node, outputs, wrt)
     present = tuple(c is not None and d for c, d in zip(outputs, node.diff_out, strict=True))
-    wrt = tuple(d and r for d, r in zip(node.diff_in, relevant, strict=True))
     results: list = [None] * len(wrt)
     if not any(present) or not any(wrt):
         return results
-    vjp = vjp_function(node.fn, node.key, wrt, present)
+    if node.residuals is not None and not _STATE.recording:
+        return _apply_residuals(node, outputs, wrt)
     cotangents = [c for c, p in zip(outputs, present, strict=True) if p]
     if _STATE.recording:
-        values = _recorded_vjp(node, vjp, (node.key, wrt, present), cotangents)
+        # NOTE: create_graph: the recorded gradient depends on every differentiable input,
+        # also those it is not taken w.r.t. (MXNet's gradient graph reads them too)
+        constant = tuple(not d for d in node.diff_in)
+        vjp = vjp_function(node.fn, node.key, wrt, present, constant)
+        values = _recorded_vjp(node, vjp, (node.key, wrt, present, constant), cotangents)
     else:
+        vjp = vjp_function(node.fn, node.key, wrt, present)
         from hybrix.ndarray.ndarray import NDArray
 
         values = [NDArray(v) for v in vjp(*node.primals, *(c._data for c in cotangents))]
     positions = [i for i, w in enumerate(wrt) if w]
     for i, value in zip(positions, values, strict=True):
         results[i] = value
+    return results
+
+
+_APPLY: list = []  # the jitted `pullback(cotangents)`, made on first use
+
+
+def _apply_residuals(node: TapeNode, outputs: list, wrt: tuple[bool, ...]) -> list:
+    """Input cotangents from the residuals kept by `call_recorded` (no forward rerun).
+
+    The pullback gives every `diff_in` input's cotangent; those outside `wrt` are dropped.
+    Missing output cotangents are zeros (MXNet: an unused output contributes nothing).
+    """
+    from hybrix.ndarray.ndarray import NDArray
+
+    pullback, avals = node.residuals  # type: ignore[misc]
+    if not _APPLY:
+        import jax
+
+        _APPLY.append(jax.jit(lambda pull, cotangents: pull(cotangents)))
+    cotangents = []
+    kept = (c for c, d in zip(outputs, node.diff_out, strict=True) if d)
+    for cotangent, (shape, dtype) in zip(kept, avals, strict=True):
+        if cotangent is None:
+            import jax.numpy as jnp
+
+            cotangents.append(jnp.zeros(shape, dtype))
+            continue
+        data = cotangent._data
+        # NOTE: the pullback takes exactly the outputs' dtypes (see _make_vjp's cast)
+        cotangents.append(data if data.dtype == dtype else data.astype(dtype))
+    values = iter(_APPLY[0](pullback, tuple(cotangents)))
+    results: list = []
+    for diff, wanted in zip(node.diff_in, wrt, strict=True):
+        value = next(values) if diff else None
+        results.append(NDArray(value) if wanted else None)
     return results
 
 
@@ -544,20 +662,65 @@ def _recorded_vjp(node: TapeNode, vjp: Any, key: Any, cotangents: list) -> list:
 
 
 def vjp_function(
-    fn: Any, key: Any, wrt: tuple[bool, ...], present: tuple[bool, ...]
+    fn: Any,
+    key: Any,
+    wrt: tuple[bool, ...],
+    present: tuple[bool, ...],
+    constant: tuple[bool, ...] | None = None,
 ) -> Callable[..., tuple]:
     """A jitted `f(*primals, *cotangents)` -> cotangents of the inputs flagged in `wrt`,
-    given cotangents for the outputs flagged in `present`; cached per (key, wrt, present)."""
-    cache_key = (key, wrt, present)
+    given cotangents for the outputs flagged in `present`; the inputs flagged in
+    `constant` (default: those outside `wrt`) get no gradient through the result either.
+    Cached per (key, wrt, present, constant)."""
+    if constant is None:
+        constant = tuple(not w for w in wrt)
+    cache_key = (key, wrt, present, constant)
     function = _VJPS.get(cache_key)
     if function is None:
         if len(_VJPS) >= _MAX_VJPS:
             _VJPS.clear()
-        function = _VJPS[cache_key] = _make_vjp(fn, wrt, present)
+        function = _VJPS[cache_key] = _make_vjp(fn, wrt, present, constant)
     return function
 
 
-def _make_vjp(fn: Any, wrt: tuple[bool, ...], present: tuple[bool, ...]) -> Any:
+def _residual_forward(fn: Any, key: Any, diff_in: tuple[bool, ...], num_outputs: int) -> Any:
+    """A jitted `f(*primals)` -> (fn's results, the pullback of its first `num_outputs`
+    inexact results w.r.t. the `diff_in` inputs); cached per (key, diff_in, num_outputs)."""
+    cache_key = ("forward", key, diff_in, num_outputs)
+    function = _VJPS.get(cache_key)
+    if function is None:
+        if len(_VJPS) >= _MAX_VJPS:
+            _VJPS.clear()
+        function = _VJPS[cache_key] = _make_residual_forward(fn, diff_in, num_outputs)
+    return function
+
+
+def _make_residual_forward(fn: Any, diff_in: tuple[bool, ...], num_outputs: int) -> Any:
+    import jax
+
+    positions = [i for i, d in enumerate(diff_in) if d]
+
+    def forward(*primals: Any) -> tuple:
+        def restricted(*chosen: Any) -> tuple:
+            full = list(primals)
+            for i, value in zip(positions, chosen, strict=True):
+                full[i] = value
+            every = tuple(fn(*full))
+            # NOTE: dtypes are static here, so this picks the same outputs as `diff_out`
+            return tuple(r for r in every[:num_outputs] if _inexact(r)), every
+
+        # NOTE: every residual is kept (measured against jax.checkpoint's dots_saveable,
+        # which recomputes the elementwise ops in backward: no faster on LeNet/MLP)
+        chosen = [primals[i] for i in positions]
+        _, pullback, results = jax.vjp(restricted, *chosen, has_aux=True)  # type: ignore[var-annotated]
+        return results, pullback
+
+    return jax.jit(forward)
+
+
+def _make_vjp(
+    fn: Any, wrt: tuple[bool, ...], present: tuple[bool, ...], constant: tuple[bool, ...]
+) -> Any:
     import jax
 
     positions = [i for i, w in enumerate(wrt) if w]
@@ -565,8 +728,11 @@ def _make_vjp(fn: Any, wrt: tuple[bool, ...], present: tuple[bool, ...]) -> Any:
     count = len(wrt)
 
     def vjp(*args: Any) -> tuple:
-        # NOTE: inputs outside `wrt` are constants, also for a gradient of this gradient.
-        primals = [jax.lax.stop_gradient(a) if _inexact(a) else a for a in args[:count]]
+        # NOTE: `constant` inputs stay constants, also for a gradient of this gradient
+        primals = [
+            jax.lax.stop_gradient(a) if c and _inexact(a) else a
+            for a, c in zip(args[:count], constant, strict=True)
+        ]
 
         def restricted(*chosen: Any) -> tuple:
             full = list(primals)
@@ -643,7 +809,7 @@ class Function:
         return outputs[0] if isinstance(result, NDArray) else outputs
 
 
-def _function_pullback(node: TapeNode, outputs: list, relevant: tuple[bool, ...]) -> list:
+def _function_pullback(node: TapeNode, outputs: list, wrt: tuple[bool, ...]) -> list:
     function = node.function
     grads = [
         c if c is not None else _zeros_like(_output_like(node, j)) for j, c in enumerate(outputs)
@@ -663,7 +829,7 @@ def _function_pullback(node: TapeNode, outputs: list, relevant: tuple[bool, ...]
                 f"{type(function).__name__}.backward must return NDArrays; result {i} is a "
                 f"{type(value).__name__}"
             )
-    return [v if d and r else None for v, d, r in zip(results, node.diff_in, relevant, strict=True)]
+    return [v if w else None for v, w in zip(results, wrt, strict=True)]
 
 
 def _output_like(node: TapeNode, index: int) -> Any:

@@ -6,6 +6,8 @@ compiled by XLA. Parameters are inputs, not constants, so a Trainer's updates ar
 without recompiling. Outputs are the block's outputs, then the new values of arrays the
 block wrote (BatchNorm's running_mean/var); calls store those back. With
 `hybridize(static_alloc=True)` the overwritten parameter buffers are donated to XLA.
+A call under `autograd.record()` is one tape entry (`autograd.call_recorded`): its
+program also returns the VJP residuals, so backward does not run the forward again.
 """
 
 from __future__ import annotations
@@ -137,21 +139,30 @@ class _CachedGraph:
         ctx = arrays[0].context
         param_arrays = self._param_arrays(ctx)
         keys = [next_key(ctx) for _ in range(traced.num_keys)]
-        inputs = [a._data for a in arrays] + [p._data for p in param_arrays]
         if self.live_constants:
             constants = [s._data for s in traced.sources]
         else:
             constants = self.fixed_constants
-        recording = autograd.is_recording()
-        program = self.donating if self.donating is not None and not recording else self.program
-        results = program(constants, *inputs, *keys)
         # NOTE: the program runs on its inputs' device; naming its context up front saves
         # NDArray.context a lookup (cpu_pinned/cpu_shared inputs give plain cpu outputs).
         out_ctx = ctx if ctx.device_type in ("cpu", "gpu") else None
-        outputs = [NDArray(r, out_ctx) for r in results[: traced.num_outputs]]
-        self._store_writes(results[traced.num_outputs :], arrays, ctx)
-        if recording:
-            self._record(constants, arrays + param_arrays, keys, outputs)
+        if autograd.is_recording():
+            # one tape entry; with residuals for backward when an input needs a gradient
+            outputs, writes = autograd.call_recorded(
+                self._run_all,
+                arrays + param_arrays,
+                [*keys, *constants],
+                traced.num_outputs,
+                key=self,
+                context=out_ctx,
+            )
+        else:
+            program = self.program if self.donating is None else self.donating
+            inputs = [a._data for a in arrays] + [p._data for p in param_arrays]
+            results = program(constants, *inputs, *keys)
+            outputs = [NDArray(r, out_ctx) for r in results[: traced.num_outputs]]
+            writes = results[traced.num_outputs :]
+        self._store_writes(writes, arrays, ctx)
         return _regroup(outputs, traced.out_fmt)[0]
 
     def _param_arrays(self, ctx: Any) -> list[NDArray]:
@@ -177,13 +188,6 @@ class _CachedGraph:
                 arrays[target]._data = value
             else:
                 target._data = value
-
-    def _record(self, constants: list, inputs: list[NDArray], keys: list, outputs: list) -> None:
-        """The whole call as one tape entry; constants and keys are inputs without grads."""
-        extra = [NDArray(k) for k in keys] + [NDArray(c) for c in constants]
-        first_constant = len(inputs) + len(keys)
-        nondiff = range(first_constant, first_constant + len(constants))
-        autograd.record_op(self._run_all, [*inputs, *extra], outputs, nondiff=nondiff, key=self)
 
     def _run_all(self, *primals: Any) -> tuple:
         """The program as a pure function of (data, params, keys, constants)."""
@@ -212,12 +216,17 @@ def _donating_program(graph: Any, traced: TracedBlock, training: bool) -> Any:
 
 def call_cached(block: HybridBlock, args: tuple) -> Any:
     """Run a hybridized block: look up (or build) the program for these inputs, call it."""
-    flat, fmt = _flatten(list(args), "inputs")
+    if all(type(a) is NDArray for a in args):  # the usual call: no nesting, no None
+        flat, fmt = list(args), [0] * len(args)
+        frozen: Any = (0,) * len(args)  # NOTE: what _freeze gives for this fmt
+    else:
+        flat, fmt = _flatten(list(args), "inputs")
+        frozen = _freeze(fmt)
     training = autograd.is_training()
     # NOTE: outside a trace `_data` is a jax array, whose dtype is a numpy dtype
     key = (
         training,
-        _freeze(fmt),
+        frozen,
         tuple((a._data.shape, a._data.dtype) for a in flat if a is not None),
     )
     entry = block._cached.get(key)

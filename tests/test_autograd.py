@@ -118,6 +118,18 @@ def test_create_graph_second_order():
     )
 
 
+def test_create_graph_gradient_depends_on_the_other_variables():
+    """d/dw of (d/dx sum(x * w))^2 = 2w: the recorded gradient reads w (MXNet)."""
+    x, w = variable([1.0, 2.0]), variable([3.0, -4.0])
+    with autograd.record():
+        (dx,) = autograd.grad((x * w).sum(), [x], create_graph=True)
+        z = (dx * dx).sum()
+    z.backward()
+    np.testing.assert_array_equal(dx.asnumpy(), [3, -4])
+    np.testing.assert_array_equal(w.grad.asnumpy(), [6, -8])
+    np.testing.assert_array_equal(x.grad.asnumpy(), [0, 0])
+
+
 def test_mark_variables_with_own_buffers_and_cut_history():
     a = nd.array([1.0, 2.0], dtype=np.float64)
     a_grad = nd.zeros((2,), dtype=np.float64)
@@ -275,3 +287,119 @@ def test_custom_function():
 def test_attach_grad_rejects_sparse():
     with pytest.raises(HybrixError, match="stype"):
         nd.array([1.0]).attach_grad(stype="row_sparse")
+
+
+def _block(x, w, steps, scale):
+    import jax.numpy as jnp
+
+    h = jnp.tanh(x @ w) * scale
+    return h.sum(axis=1), h * 2, steps + 1, h.mean()  # int output, then a hidden one
+
+
+def _reference(x, w, used=(True, True)):
+    import jax
+    import jax.numpy as jnp
+
+    def loss(x, w):
+        first, second, _, _ = _block(x, w, jnp.zeros(1, jnp.int64), 0.5)
+        return used[0] * (first**2).sum() + used[1] * (second * second).sum()
+
+    return jax.grad(loss, argnums=(0, 1))(x, w)
+
+
+def _call_block(x, w, steps):
+    import jax.numpy as jnp
+
+    scale = jnp.asarray(0.5, jnp.float64)  # a constant: no gradient
+    return autograd.call_recorded(_block, [x, w, steps], [scale], 3, key="test-block")
+
+
+def test_call_recorded_keeps_residuals_and_matches_jax():
+    x, w = variable(np.ones((2, 3)) * 0.1), variable(np.arange(12.0).reshape(3, 4) / 10)
+    steps = nd.array([1], dtype=np.int64)
+    (first, second, count), (mean,) = _call_block(x, w, steps)  # not recording: no graph
+    assert first._ag is None
+    np.testing.assert_array_equal(count.asnumpy(), [2])
+    np.testing.assert_allclose(float(mean), second.asnumpy().mean() / 2)
+    want = _reference(x.asnumpy(), w.asnumpy())
+    for _ in range(2):
+        with autograd.record():
+            (first, second, count), _ = _call_block(x, w, steps)
+            loss = (first * first).sum() + (second * second).sum()
+        node = first._ag[0]
+        assert node.residuals is not None
+        assert node.diff_in == (True, True, False, False)
+        assert node.diff_out == (True, True, False)
+        loss.backward()
+        assert node.residuals is None  # freed with the graph
+        assert node.primals is None
+        assert not any(key[0] == "test-block" for key in autograd._VJPS)  # no forward rerun
+        np.testing.assert_allclose(x.grad.asnumpy(), want[0], rtol=1e-12)
+        np.testing.assert_allclose(w.grad.asnumpy(), want[1], rtol=1e-12)
+
+
+def test_call_recorded_unused_output_retain_graph_and_one_variable():
+    x = variable(np.ones((2, 3)) * 0.1, "add")
+    w = variable(np.arange(12.0).reshape(3, 4) / 10)
+    steps = nd.array([1], dtype=np.int64)
+    want = _reference(x.asnumpy(), w.asnumpy(), used=(False, True))
+    with autograd.record():
+        (_, second, _), _ = _call_block(x, w, steps)  # first output unused: zero cotangent
+        loss = (second * second).sum()
+    (grad_w,) = autograd.grad(loss, [w], retain_graph=True)
+    np.testing.assert_allclose(grad_w.asnumpy(), want[1], rtol=1e-12)
+    assert x.grad.asnumpy().sum() == 0
+    loss.backward(retain_graph=True)
+    loss.backward()  # grad_req 'add': twice
+    np.testing.assert_allclose(x.grad.asnumpy(), 2 * want[0], rtol=1e-12)
+    np.testing.assert_allclose(w.grad.asnumpy(), want[1], rtol=1e-12)
+
+
+def test_call_recorded_uses_the_recorded_values():
+    x, w = variable(np.ones((2, 3)) * 0.1), variable(np.arange(12.0).reshape(3, 4) / 10)
+    want = _reference(x.asnumpy(), w.asnumpy())
+    with autograd.record():
+        (first, second, _), _ = _call_block(x, w, nd.array([1], dtype=np.int64))
+        loss = (first * first).sum() + (second * second).sum()
+    x[:] = 5.0  # outside record: allowed; MXNet differentiates the recorded values
+    w[:] = -1.0
+    loss.backward()
+    np.testing.assert_allclose(x.grad.asnumpy(), want[0], rtol=1e-12)
+    np.testing.assert_allclose(w.grad.asnumpy(), want[1], rtol=1e-12)
+
+
+def test_call_recorded_create_graph_differentiates_the_gradient():
+    import jax
+    import jax.numpy as jnp
+
+    x, w = variable(np.ones((2, 3)) * 0.1), variable(np.arange(12.0).reshape(3, 4) / 10)
+    with autograd.record():
+        (first, _, _), _ = _call_block(x, w, nd.array([1], dtype=np.int64))
+        (dx,) = autograd.grad((first * first).sum(), [x], create_graph=True)
+        z = (dx * dx).sum()
+    z.backward()
+
+    def norm(x, w):
+        dx = jax.grad(lambda x: ((jnp.tanh(x @ w) * 0.5).sum(axis=1) ** 2).sum())(x)
+        return (dx * dx).sum()
+
+    want = jax.grad(norm, argnums=(0, 1))(x.asnumpy(), w.asnumpy())
+    np.testing.assert_allclose(x.grad.asnumpy(), want[0], rtol=1e-10)
+    np.testing.assert_allclose(w.grad.asnumpy(), want[1], rtol=1e-10)
+
+
+def test_call_recorded_without_gradients_keeps_no_residuals():
+    x = nd.array(np.ones((2, 3)), dtype=np.float64)
+    w = variable(np.ones((3, 4)), "null")
+    with autograd.record():
+        (first, _, _), _ = _call_block(x, w, nd.array([1], dtype=np.int64))
+    assert first._ag[0].residuals is not None  # w is marked, even if 'null'
+    steps = nd.array([1], dtype=np.int64)
+    steps.attach_grad()  # in the graph, but integers get no gradient
+    with autograd.record():
+        (first, _, _), _ = _call_block(x, nd.array(np.ones((3, 4))), steps)
+    assert first._ag[0].diff_in == (False, False, False, False)
+    assert first._ag[0].residuals is None
+    with autograd.record():
+        (first, _, _), _ = _call_block(x, nd.array(np.ones((3, 4))), nd.array([1]))
+    assert first._ag is None  # no input in a graph: nothing recorded

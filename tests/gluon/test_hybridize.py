@@ -185,3 +185,154 @@ def test_export_writes_mxnet_files(tmp_path, rng):
     saved = nd.load(str(params_path))
     assert "arg:net_conv0_weight" in saved
     assert "aux:net_batchnorm0_running_mean" in saved
+
+
+# -- the recorded hybridized call keeps its VJP residuals (no forward rerun in backward) --
+def _recorded_net(rng, dropout=0.5):
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(4, 3, in_channels=2), nn.BatchNorm(in_channels=4), nn.Activation("tanh"))
+    net.add(nn.Dropout(dropout), nn.Flatten(), nn.Dense(3, in_units=36))
+    net.initialize(init.Normal(0.5))
+    net.cast("float64")
+    x = nd.array(rng.standard_normal((2, 2, 5, 5)), dtype="float64")
+    return net, x
+
+
+def _grads(net):
+    return {k: p.grad().asnumpy().copy() for k, p in net.collect_params().items() if p._grad}
+
+
+def _drop_residuals(head):
+    """Make the graph behind `head` take the recompute path (as create_graph does)."""
+    nodes, _ = autograd._collect([head._ag])
+    for node in nodes:
+        node.residuals = None
+
+
+def test_residual_backward_equals_recompute_backward(rng):
+    net, x = _recorded_net(rng)
+    net.hybridize(static_alloc=True)
+    x.attach_grad()
+    with autograd.record():
+        out = net(x)
+        loss = (out * out).sum()
+    assert out._ag[0].residuals is not None
+    loss.backward(retain_graph=True)  # residuals, kept for the next backward
+    first, first_x = _grads(net), x.grad.asnumpy().copy()
+    loss.backward(retain_graph=True)  # the same residuals again
+    second = _grads(net)
+    _drop_residuals(loss)
+    loss.backward()  # the recompute path: same rng keys, so the same dropout mask
+    third, third_x = _grads(net), x.grad.asnumpy()
+    for name, grad in first.items():
+        assert np.abs(grad).sum() > 0, name
+        np.testing.assert_array_equal(second[name], grad)
+        np.testing.assert_allclose(third[name], grad, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(third_x, first_x, rtol=1e-10, atol=1e-12)
+    assert out._ag[0].residuals is None  # freed with the graph
+
+
+def test_residual_backward_matches_imperative_with_batchnorm_and_add(rng):
+    net, x = _recorded_net(rng, dropout=0.0)
+    params = net.collect_params()
+    start = {name: param.data().copy() for name, param in params.items()}
+    for param in params.values():
+        if param.grad_req != "null":
+            param.grad_req = "add"
+    results = []
+    for hybridize in (False, True):
+        for name, param in params.items():
+            param.set_data(start[name])
+        net.zero_grad()
+        net.hybridize(hybridize, static_alloc=True)
+        with autograd.record():
+            loss = (net(x) ** 2).sum()
+        loss.backward(retain_graph=True)
+        loss.backward()  # 'add': twice the gradient
+        results.append((_grads(net), net[1].running_mean.data().asnumpy()))
+    (eager, eager_mean), (hybrid, hybrid_mean) = results
+    for name, grad in eager.items():
+        assert np.abs(grad).sum() > 0, name
+        np.testing.assert_allclose(hybrid[name], grad, rtol=1e-9, atol=1e-12)
+    assert not np.allclose(hybrid_mean, start[net[1].running_mean.name].asnumpy())
+    np.testing.assert_allclose(hybrid_mean, eager_mean, rtol=1e-12)
+
+
+def test_residuals_are_the_recorded_values(rng):
+    """MXNet uses the values recorded, not arrays written into after recording."""
+    net, x = _recorded_net(rng, dropout=0.0)
+    weight = net[5].weight
+    want = _loss_grads(net, x, hybridize=False)[weight.name]
+    net.hybridize()
+    with autograd.record():
+        loss = (net(x) ** 2).sum()
+    x[:] = 7.0  # outside record: allowed
+    weight.set_data(weight.data() * 3)
+    loss.backward()
+    np.testing.assert_allclose(weight.grad().asnumpy(), want, rtol=1e-9, atol=1e-12)
+
+
+def test_second_order_gradient_through_a_hybridized_block():
+    """create_graph records the backward; the weight's gradient of a gradient w.r.t. x
+    is the true one (MXNet's gradient graph reads the weight)."""
+    import jax
+    import jax.numpy as jnp
+
+    weight = np.linspace(-1, 1, 12).reshape(3, 4)
+    x_value = np.random.default_rng(2).standard_normal((2, 4))
+
+    def gradient_norm(x, w):
+        dx = jax.grad(lambda x: (jnp.tanh(x @ w.T) ** 2).sum())(x)
+        return (dx * dx).sum()
+
+    want = jax.grad(gradient_norm, argnums=(0, 1))(x_value, weight)
+    for hybridize in (False, True):
+        net = nn.Dense(3, activation="tanh", in_units=4, use_bias=False)
+        net.initialize()
+        net.cast("float64")
+        net.weight.set_data(nd.array(weight, dtype="float64"))
+        net.hybridize(hybridize)
+        x = nd.array(x_value, dtype="float64")
+        x.attach_grad()
+        with autograd.record():
+            y = (net(x) ** 2).sum()
+            (dx,) = autograd.grad(y, [x], create_graph=True)
+            z = (dx * dx).sum()
+        z.backward()
+        np.testing.assert_allclose(x.grad.asnumpy(), want[0], rtol=1e-9)
+        np.testing.assert_allclose(net.weight.grad().asnumpy(), want[1], rtol=1e-9)
+
+
+def test_no_residuals_without_gradients(rng):
+    net, x = _recorded_net(rng)
+    net.hybridize()
+    with autograd.record():
+        out = net(x)  # parameters attached, x not: residuals for the parameters
+    assert out._ag[0].residuals is not None
+    for param in net.collect_params().values():
+        param.grad_req = "null"
+    with autograd.record():
+        out = net(x)
+    assert out._ag is None  # nothing needs a gradient: nothing recorded
+
+
+def test_only_some_outputs_used_and_gradient_for_one_variable(rng):
+    block = _Twice()
+    block.initialize()
+    block.cast("float64")
+    x = nd.array(rng.standard_normal((2, 3)), dtype="float64")
+    y = nd.array(rng.standard_normal((4,)), dtype="float64")
+    x.attach_grad()
+    y.attach_grad()
+    results = []
+    for hybridize in (False, True):
+        block.hybridize(hybridize)
+        with autograd.record():
+            dense, (_, doubled) = block(x, y)
+            loss = (dense * dense).sum() + doubled.sum()  # relu(y) unused: zero cotangent
+            (grad_x,) = autograd.grad(loss, [x], retain_graph=True)
+        loss.backward()
+        results.append((grad_x.asnumpy(), y.grad.asnumpy(), block.dense.weight.grad().asnumpy()))
+    for eager, hybrid in zip(results[0], results[1], strict=True):
+        np.testing.assert_allclose(hybrid, eager, rtol=1e-10)
+    np.testing.assert_array_equal(results[1][1], np.full(4, 2.0))
