@@ -95,6 +95,11 @@ def setitem(array: Any, key: Any, value: Any) -> None:
         return
     import jax.numpy as jnp
 
+    if all(type(i) is slice and i == slice(None) for i in items):
+        whole = _whole_array(array, value)
+        if whole is not None:
+            array._data = whole
+            return
     jax_key = tuple(_index_array(i) if _is_advanced(i) else i for i in items)
     dtype = array._data.dtype
     if isinstance(value, NDArray):
@@ -109,6 +114,33 @@ def setitem(array: Any, key: Any, value: Any) -> None:
         raise HybrixError(
             f"cannot assign a value of shape {value.shape} to an index of shape {target_shape}"
         ) from e
+
+
+def _whole_array(array: Any, value: Any) -> Any:
+    """`array[:] = value` as a new buffer on the array's device, without a compiled scatter
+    (initializers write every parameter so: ResNet-18's deferred init compiled 17 programs);
+    None where the general path is needed (a broadcast, a sharded array)."""
+    import jax
+
+    from hybrix.ndarray.ndarray import NDArray
+
+    devices = array._data.devices()
+    if len(devices) != 1:
+        return None
+    dtype = array._data.dtype
+    if isinstance(value, NDArray):
+        value = value._data
+    if isinstance(value, jax.Array):
+        if value.shape != array.shape:
+            return None
+        value = value if value.dtype == dtype else value.astype(dtype)
+    else:
+        value = np.asarray(value, dtype=dtype)
+        if value.shape != array.shape:
+            if value.size != 1:
+                return None
+            value = np.full(array.shape, value.reshape(()), dtype)
+    return jax.device_put(value, next(iter(devices)))
 
 
 # -- traced ------------------------------------------------------------------------------

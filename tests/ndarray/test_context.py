@@ -68,6 +68,11 @@ def test_cpu1_with_forced_host_devices():
         for made in (nd.zeros((2, 3), ctx=hybrix.cpu(1)), nd.ones((2, 3), ctx=hybrix.cpu(1))):
             assert (made * 2).context == hybrix.cpu(1), (made * 2).context
         np.testing.assert_array_equal(w.asnumpy(), [3, 6, 9])
+        whole = nd.zeros((2, 2), ctx=hybrix.cpu(1))
+        whole[:] = np.ones((2, 2))
+        whole[:] = 3
+        assert whole.context == hybrix.cpu(1), whole.context
+        np.testing.assert_array_equal(whole.asnumpy(), np.full((2, 2), 3))
         # data swapped for an array on another device: the context follows the data
         w._data = y._data
         assert w.context == hybrix.cpu(1), w.context

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hybrix import nd
+from hybrix import HybrixError, nd
 
 DATA = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
 
@@ -120,3 +120,19 @@ def test_setitem_shape_mismatch_raises():
     x = nd.zeros((2, 3))
     with pytest.raises(Exception, match="shape"):
         x[0] = np.ones(4)
+
+
+def test_setitem_whole_array_converts_and_broadcasts_like_numpy():
+    x = nd.zeros((2, 3), dtype="float32")
+    x[:] = np.arange(6, dtype=np.float64).reshape(2, 3)  # cast to the array's dtype
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(x.asnumpy(), np.arange(6).reshape(2, 3))
+    x[:] = nd.array([[1, 2, 3], [4, 5, 6]], dtype="int32")
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(x.asnumpy(), [[1, 2, 3], [4, 5, 6]])
+    x[:] = 7
+    np.testing.assert_array_equal(x.asnumpy(), np.full((2, 3), 7))
+    x[:] = np.array([1, 2, 3])  # a broadcast takes the general path
+    np.testing.assert_array_equal(x.asnumpy(), [[1, 2, 3], [1, 2, 3]])
+    with pytest.raises(HybrixError, match="cannot assign"):
+        x[:] = np.ones((4, 5))
