@@ -2,20 +2,26 @@
 existing strategy, and the native kernel (compiler/native).
 
 Shapes: the distinct 2-D, ungrouped convolutions of ResNet-18 v1 and ResNet-50 v1 at batch 1
-224x224 and batch 32 32x32, and MobileNet 1.0's 1x1 convolutions (batch 1 224x224), as the
-O2 inference pipeline leaves them (its target layout), plus the table of the native brief.
+224x224 and batch 32 32x32, MobileNet 1.0's 1x1 and depthwise 3x3 convolutions (batch 1
+224x224), as the O2 inference pipeline leaves them (its target layout), plus the table of the
+native brief.
 Columns (GFLOP/s, best of several runs, 2 threads everywhere):
 - ort: a one-node ONNX Conv (NCHW, ir_version 8), CPUExecutionProvider, 2 intra-op threads;
 - xla_nhwc: lax.conv_general_dilated on NHWC data and an OHWI weight, bias added;
 - best_existing: the fastest non-native hybrix strategy for the case (and its name);
-- native: the native strategy, in the case's own layout.
+- native: the native strategy (native_depthwise for depthwise rows), in the case's own layout.
 
-    python bench/native_conv.py [--quick] [--out bench/results/native_conv.json]
+    python bench/native_conv.py [--quick] [--groups ...] [--out bench/results/native_conv.json]
+    python bench/native_conv.py --networks "mobilenet1.0 b1 224" "resnet18_v1 b1 224"
+
+The second form times whole networks instead, native off / dense kernel only / all, in one
+process, interleaved, plus ONNX Runtime (see `networks`).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -36,13 +42,15 @@ MODELS = {
     "resnet50 b1 224": ("resnet50_v1", (1, 3, 224, 224)),
     "resnet50 b32 32": ("resnet50_v1", (32, 3, 32, 32)),
     "mobilenet b1 224": ("mobilenet1.0", (1, 3, 224, 224)),
+    "mobilenet b1 224 depthwise": ("mobilenet1.0", (1, 3, 224, 224)),
 }
 # (channels, size, filters, kernel, stride, pad): the brief's table, batch 1, NHWC
 BRIEF = [(64, 56, 64, 3, 1, 1), (128, 28, 128, 3, 1, 1), (256, 14, 256, 3, 1, 1)]
 BRIEF += [(512, 7, 512, 3, 1, 1), (64, 56, 64, 1, 1, 0)]
 
 
-def _cases_of(model: str, shape: tuple[int, ...], only_1x1: bool) -> list[Any]:
+def _cases_of(model: str, shape: tuple[int, ...], kind: str) -> list[Any]:
+    """kind: "dense" (num_group 1), "1x1" (dense 1x1 only) or "depthwise"."""
     import hybrix
     from hybrix import autograd, models
     from hybrix.compiler.autotune import plan_lowering
@@ -55,9 +63,11 @@ def _cases_of(model: str, shape: tuple[int, ...], only_1x1: bool) -> list[Any]:
     graph = optimize(graph, "O2", inference=True)
     cases = []
     for _, op, case, _ in plan_lowering(graph, "naive"):
-        if op != "Convolution" or case is None or case.attrs.get("num_group", 1) != 1:
+        if op != "Convolution" or case is None:
             continue
-        if only_1x1 and tuple(case.attrs["kernel"]) != (1, 1):
+        if (case.attrs.get("num_group", 1) > 1) != (kind == "depthwise"):
+            continue
+        if kind == "1x1" and tuple(case.attrs["kernel"]) != (1, 1):
             continue
         if case not in cases:
             cases.append(case)
@@ -116,6 +126,7 @@ def time_ort(case: Any, arrays: list[np.ndarray]) -> float:
         strides=list(attrs.get("stride") or (1, 1)),
         dilations=list(attrs.get("dilate") or (1, 1)),
         pads=pad + pad,
+        group=attrs.get("num_group", 1),
     )
     inits = [numpy_helper.from_array(w, "w")]
     if len(arrays) > 2:
@@ -158,6 +169,7 @@ def time_xla_nhwc(case: Any, arrays: list[np.ndarray]) -> float:
             [(p, p) for p in pad],
             rhs_dilation=tuple(attrs.get("dilate") or (1, 1)),
             dimension_numbers=("NHWC", "OHWI", "NHWC"),
+            feature_group_count=attrs.get("num_group", 1),
         )
         return out + b
 
@@ -189,7 +201,8 @@ def describe(case: Any) -> str:
     g = conv_geometry(case.shapes[0], case.shapes[1], case.attrs)
     k, s = "x".join(map(str, g.kernel)), g.stride[0]
     layout = "NHWC" if g.last else "NCHW"
-    return f"{g.batch}x{g.channels}@{g.spatial[0]} -> {g.filters} k{k} s{s} {layout}"
+    depthwise = " dw" if g.groups > 1 else ""
+    return f"{g.batch}x{g.channels}@{g.spatial[0]} -> {g.filters} k{k} s{s}{depthwise} {layout}"
 
 
 def measure(case: Any) -> dict[str, Any]:
@@ -198,7 +211,8 @@ def measure(case: Any) -> dict[str, Any]:
     arrays = _arrays(case)
     flops = conv_geometry(case.shapes[0], case.shapes[1], case.attrs).flops
     times = time_strategies(case, arrays)
-    existing = {k: v for k, v in times.items() if k != "native"}
+    natives = {k: v for k, v in times.items() if k.startswith("native")}
+    existing = {k: v for k, v in times.items() if k not in natives}
     best = min(existing, key=existing.__getitem__)
     row = {
         "case": describe(case),
@@ -207,21 +221,90 @@ def measure(case: Any) -> dict[str, Any]:
         "xla_nhwc": flops / time_xla_nhwc(case, arrays) / 1e9,
         "best_existing": flops / existing[best] / 1e9,
         "best_name": best,
-        "native": flops / times["native"] / 1e9 if "native" in times else None,
+        "native": flops / min(natives.values()) / 1e9 if natives else None,
     }
     return {k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def _dense_only(pick: Any) -> Any:
+    """The chooser `pick` as it was before native_depthwise and conv+relu groups."""
+    from hybrix.compiler.strategies import strategy_named
+
+    native_dw = strategy_named("Convolution", "native_depthwise").lower
+    old_dw = strategy_named("Convolution", "depthwise").lower
+
+    def dense(node: Any, args: Any) -> Any:
+        lowering = None if node.op == "_fused" else pick(node, args)
+        return old_dw if lowering is native_dw else lowering
+
+    return dense
+
+
+def networks(names: list[str], runs: int, rounds: int) -> dict[str, Any]:
+    """Whole networks of bench/infer.py, ms (median of `rounds` medians of `runs`), variants
+    interleaved in one process: "off" (HYBRIX_NATIVE=0), "dense" (the native dense kernel
+    only: depthwise convs on the "depthwise" strategy, no conv+relu groups), "all" (default
+    lowering: native, native_depthwise, ReLU fused); then ONNX Runtime."""
+    import statistics
+
+    import jax
+    import jax.numpy as jnp
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from infer import ROWS, copy_graph, load_graph, median_ms, ort_ms
+
+    from hybrix.compiler.autotune import strategy_chooser
+    from hybrix.compiler.lower import lower_graph
+    from hybrix.compiler.pipelines import optimize
+
+    results = {}
+    for name in names:
+        model, shape = ROWS[name]
+        data = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        graph = load_graph(model, shape)
+        optimized = optimize(copy_graph(graph), "O2", inference=True)
+        constants = [jnp.asarray(v.const) for v in optimized.constants]
+        x = jnp.asarray(data)
+        os.environ["HYBRIX_NATIVE"] = "0"
+        fns = {"off": jax.jit(lower_graph(optimized, strategy_chooser()))}
+        jax.block_until_ready(fns["off"](constants, x))  # traced (and built) while off
+        os.environ["HYBRIX_NATIVE"] = "1"
+        pick = strategy_chooser()
+        fns["dense"] = jax.jit(lower_graph(optimized, _dense_only(pick)))
+        fns["all"] = jax.jit(lower_graph(optimized, pick))
+        times: dict[str, list[float]] = {k: [] for k in fns}
+        for _ in range(rounds):
+            for key, fn in fns.items():
+                call = functools.partial(fn, constants, x)
+                times[key].append(median_ms(call, runs))
+        row = {k: round(statistics.median(v), 2) for k, v in times.items()}
+        portable = optimize(copy_graph(graph), "O2", inference=True, layout=False)
+        row["onnxruntime"] = round(ort_ms(portable, data, runs * rounds)[0], 2)
+        print(name, row, flush=True)
+        results[name] = row
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only the brief's five shapes")
+    parser.add_argument("--groups", nargs="*", choices=list(MODELS), help="only these models")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--networks", nargs="*", help="instead: these rows of bench/infer.py")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     os.environ.setdefault("XLA_FLAGS", "")
+    if args.networks:
+        networks(args.networks, args.runs, args.rounds)
+        return
     groups: dict[str, list[Any]] = {"brief (b1, NHWC)": [_brief_case(*s) for s in BRIEF]}
     if not args.quick:
         for name, (model, shape) in MODELS.items():
-            groups[name] = _cases_of(model, shape, only_1x1=model.startswith("mobilenet"))
+            if args.groups and name not in args.groups:
+                continue
+            kind = "depthwise" if "depthwise" in name else "dense"
+            groups[name] = _cases_of(model, shape, "1x1" if name == "mobilenet b1 224" else kind)
     results: dict[str, Any] = {"machine": platform.processor() or platform.machine()}
     header = f"{'case':<36}{'MFLOP':>8}{'ort':>8}{'xla':>8}{'best':>8}{'native':>8}  best is"
     for name, cases in groups.items():

@@ -27,7 +27,9 @@ __all__ = [
     "MODES",
     "Choice",
     "choose",
+    "conv_relu_group",
     "describe_lowering",
+    "fused_lowering",
     "get_mode",
     "lowering_mode",
     "measure",
@@ -253,6 +255,8 @@ def strategy_chooser(
     target = _target()
 
     def pick(node: Node, args: Sequence[Any]) -> Callable[..., Any] | None:
+        if node.op == "_fused":
+            return fused_lowering(node, args, pick)
         present = [a for a in args if a is not None]
         if not present:
             return None
@@ -267,6 +271,72 @@ def strategy_chooser(
         return None if strategy.naive else strategy.lower
 
     return pick
+
+
+# -- fused groups: Convolution -> relu in one native kernel ----------------------------------
+def _is_relu(node: Node) -> bool:
+    return node.op == "relu" or (node.op == "Activation" and node.attrs.get("act_type") == "relu")
+
+
+def conv_relu_group(node: Node) -> tuple[list[Node], Node, list[int]] | None:
+    """For a `_fused` node whose body ends Convolution -> relu (fold_activation's conv+relu),
+    after only ops without strategies (the layout pass's transpose into the stem): those
+    nodes, the Convolution, and where each body value is (index into the node's inputs,
+    then into the leading nodes' outputs, in order)."""
+    body = node.attrs.get("graph")
+    if not isinstance(body, Graph) or body.constants or len(body.outputs) != 1:
+        return None
+    nodes = list(body.nodes)
+    if len(nodes) < 2 or nodes[-2].op != "Convolution" or not _is_relu(nodes[-1]):
+        return None
+    *lead, conv, relu = nodes
+    if relu.inputs[0] is not conv.outputs[0] or body.outputs[0] is not relu.outputs[0]:
+        return None
+    if any(get_op(n.op).name in STRATEGIES or n.op == "_fused" for n in lead):
+        return None
+    values = [*body.inputs, *(v for n in lead for v in n.outputs)]
+    return lead, conv, [next(i for i, v in enumerate(values) if v is x) for x in conv.inputs]
+
+
+def fused_lowering(
+    node: Node, args: Sequence[Any], pick: Callable[[Node, Sequence[Any]], Any]
+) -> Callable[..., Any] | None:
+    """A lowering of a whole `_fused` ... -> Convolution -> relu group when `pick` chooses a
+    native strategy for its Convolution (the kernel's ReLU flag); None: walk the body."""
+    import jax
+
+    from hybrix.compiler.lower import call_lower
+    from hybrix.compiler.strategies.native import RELU_FUSED
+
+    group = conv_relu_group(node)
+    if group is None:
+        return None
+    lead, conv, positions = group
+    body = node.attrs["graph"]
+
+    def values_of(inputs: Sequence[Any]) -> list[Any]:
+        env = {id(v): a for v, a in zip(body.inputs, inputs, strict=True)}
+        for member in lead:
+            outputs = call_lower(member.op, [env[id(v)] for v in member.inputs], member.attrs)
+            env.update({id(v): a for v, a in zip(member.outputs, outputs, strict=True)})
+        return [*inputs, *(env[id(v)] for n in lead for v in n.outputs)]
+
+    # NOTE: shapes only: the leading nodes are traced again inside the group's lowering
+    shapes = jax.eval_shape(lambda *a: values_of(a), *args) if lead else list(args)
+    lowering = pick(conv, [shapes[i] for i in positions])
+    fused = next((f for name, f in RELU_FUSED.items() if lowering is _strategy(name)), None)
+    if fused is None:
+        return None
+
+    def conv_relu(jx: Any, *inputs: Any, **_: Any) -> Any:
+        values = values_of(inputs) if lead else inputs
+        return fused(jx, *[values[i] for i in positions], **conv.attrs)
+
+    return conv_relu
+
+
+def _strategy(name: str) -> Callable[..., Any] | None:
+    return strategy_named("Convolution", name).lower
 
 
 # -- whole graphs ----------------------------------------------------------------------------

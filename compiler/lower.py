@@ -11,6 +11,7 @@ from hybrix.ir import Graph, HybrixError, Node, get_op
 __all__ = ["Chooser", "call_lower", "lower_graph", "lower_op"]
 
 # (node, input arrays) -> a lowering with the `lower` facet's signature, or None for the facet
+# (for a _fused node: None walks its subgraph node by node, asking again for each)
 Chooser = Callable[[Node, Sequence[Any]], Callable[..., Any] | None]
 _DEFAULT: Any = object()
 
@@ -44,19 +45,20 @@ def _default_chooser() -> Chooser | None:
 
 
 def _run_node(node: Node, args: list, choose: Chooser | None) -> tuple:
-    """One node: a chosen strategy, a _fused subgraph walked with the same chooser, or the
-    op's facet."""
+    """One node: a chosen strategy (for a _fused node: a lowering of the whole group, e.g.
+    a native conv with its ReLU fused), a _fused subgraph walked with the same chooser, or
+    the op's facet."""
     if choose is not None:
+        lowering = choose(node, args)
+        if lowering is not None:
+            result = lowering(jax_namespace(), *args, **node.attrs)
+            return tuple(result) if isinstance(result, tuple | list) else (result,)
         sub = node.attrs.get("graph") if node.op == "_fused" else None
         if isinstance(sub, Graph):
             import jax.numpy as jnp
 
             constants = [jnp.asarray(v.const) for v in sub.constants]
             return tuple(lower_graph(sub, choose)(constants, *args))
-        lowering = choose(node, args)
-        if lowering is not None:
-            result = lowering(jax_namespace(), *args, **node.attrs)
-            return tuple(result) if isinstance(result, tuple | list) else (result,)
     return call_lower(node.op, args, node.attrs, node.name)
 
 

@@ -1,7 +1,8 @@
 """Native CPU kernels called by XLA as typed FFI custom calls: build, load, register, call.
 
-The C source (conv.c) is compiled on first use with the system C compiler (`cc`/`gcc`,
-`-O3 -march=native`) into `cache_dir("native")`, named by a hash of the source, compiler
+The C sources (conv.c: dense convolution; dwconv.c: depthwise; common.h: what they share)
+are compiled on first use with the system C compiler (`cc`/`gcc`, `-O3 -march=native`) into
+one library in `cache_dir("native")`, named by a hash of the sources, compiler
 version, flags, jax's FFI header and the CPU, written atomically; then loaded with ctypes and
 registered with `jax.ffi.register_ffi_target` (platform "cpu", api_version 1).
 `HYBRIX_NATIVE=0` turns the kernels off; `unavailable()` says why they cannot be used.
@@ -28,10 +29,21 @@ from typing import Any
 from hybrix.compiler.cache_dir import cache_dir
 from hybrix.ir import HybrixError
 
-__all__ = ["CONV_TARGET", "conv2d_nhwc", "disabled", "is_disabled", "unavailable"]
+__all__ = [
+    "CONV_TARGET",
+    "DEPTHWISE_TARGET",
+    "conv2d_nhwc",
+    "depthwise_conv2d_nhwc",
+    "disabled",
+    "is_disabled",
+    "unavailable",
+]
 
 CONV_TARGET = "hybrix_conv2d_nhwc"
-_SOURCE = Path(__file__).with_name("conv.c")
+DEPTHWISE_TARGET = "hybrix_dwconv2d_nhwc"
+_HERE = Path(__file__).parent
+_SOURCES = (_HERE / "conv.c", _HERE / "dwconv.c")
+_HEADERS = (_HERE / "common.h",)
 _FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=gnu11", "-fno-strict-aliasing")
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {"reason": None, "done": False, "library": None}
@@ -80,16 +92,17 @@ def _library_path(compiler: str, include: str) -> Path:
     ).stdout
     header = Path(include, "xla", "ffi", "api", "c_api.h").read_bytes()
     digest = hashlib.sha256()
-    for part in (_SOURCE.read_bytes(), version.encode(), " ".join(_FLAGS).encode(), header):
+    sources = [p.read_bytes() for p in (*_SOURCES, *_HEADERS)]
+    for part in (*sources, version.encode(), " ".join(_FLAGS).encode(), header):
         digest.update(part)
         digest.update(b"\0")
     digest.update(_cpu().encode())
-    return cache_dir("native") / f"conv-{digest.hexdigest()[:20]}.so"
+    return cache_dir("native") / f"kernels-{digest.hexdigest()[:20]}.so"
 
 
 def _build(compiler: str, include: str, path: Path, flags: Sequence[str] = _FLAGS) -> None:
     temp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    command = [compiler, *flags, "-I", include, str(_SOURCE), "-o", str(temp)]
+    command = [compiler, *flags, "-I", include, *map(str, _SOURCES), "-o", str(temp)]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:
@@ -101,10 +114,11 @@ def _build(compiler: str, include: str, path: Path, flags: Sequence[str] = _FLAG
         temp.unlink(missing_ok=True)
 
 
-def _register(library: ctypes.CDLL, target: str = CONV_TARGET) -> None:
+def _register(library: ctypes.CDLL, target: str = CONV_TARGET, symbol: str = CONV_TARGET) -> None:
+    """Register the library's function `symbol` as the FFI target `target` (CPU)."""
     import jax
 
-    function = library.hybrix_conv2d_nhwc
+    function = getattr(library, symbol)
     if hasattr(jax.ffi, "pycapsule"):
         capsule = jax.ffi.pycapsule(function)
     else:
@@ -132,6 +146,7 @@ def _load() -> None:
     except OSError as e:
         raise NativeBuildError(f"cannot load {path}: {e}") from None
     _register(library)
+    _register(library, DEPTHWISE_TARGET, DEPTHWISE_TARGET)
     _STATE["library"] = library
 
 
@@ -210,3 +225,48 @@ def conv2d_nhwc(
     result = jax.ShapeDtypeStruct((data.shape[0], *out, filters), data.dtype)
     call = jax.ffi.ffi_call(target, result, vmap_method="sequential")
     return call(data, weight, bias, conv=np.asarray(params, np.int64))
+
+
+def depthwise_conv2d_nhwc(
+    data: Any,
+    weight: Any,
+    bias: Any,
+    *,
+    stride: Sequence[int],
+    dilate: Sequence[int],
+    low: Sequence[int],
+    out: Sequence[int],
+    relu: bool = False,
+    target: str = DEPTHWISE_TARGET,
+) -> Any:
+    """The native depthwise convolution (one filter per channel) of NHWC `data`, output NHWC.
+
+    weight: (C, KH, KW) (the op's (C, 1, KH, KW) and (C, KH, KW, 1) reshaped, no copy).
+    low: zero padding before each spatial axis (>= 0); out: output (OH, OW); the padding
+    after follows from them. bias: (C,) or None. relu: max(0, .) fused.
+    """
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    reason = unavailable()
+    if reason:
+        raise NativeBuildError(reason)
+    if data.ndim != 4 or weight.ndim != 3 or weight.shape[0] != data.shape[-1]:
+        raise HybrixError(
+            "Convolution (native depthwise): expected data (N, H, W, C) and weight (C, KH, KW) "
+            f"with the same C; got data {tuple(data.shape)} and weight {tuple(weight.shape)}"
+        )
+    channels = data.shape[-1]
+    if bias is None:
+        bias = jnp.zeros((channels,), data.dtype)
+    elif tuple(bias.shape) != (channels,):
+        raise HybrixError(
+            f"Convolution (native depthwise): expected bias ({channels},), got {tuple(bias.shape)}"
+        )
+    if min(low) < 0:
+        raise HybrixError(f"Convolution (native depthwise): negative padding {tuple(low)}")
+    params = [*weight.shape[1:], *stride, *dilate, *low, int(relu), _max_threads()]
+    result = jax.ShapeDtypeStruct((data.shape[0], *out, channels), data.dtype)
+    call = jax.ffi.ffi_call(target, result, vmap_method="sequential")
+    return call(data, weight, bias, dw=np.asarray(params, np.int64))

@@ -35,6 +35,11 @@ CPU_RATES = {
     # at batch 1 ran 1.2-2.2x faster with it than without (whole network, interleaved runs)
     "native": 300e9,
     "native_thin": 120e9,  # ... with at most 4 input channels (the stems: 300-370 alone)
+    # NOTE: hybrix's depthwise kernel, alone on MobileNet 1.0's depthwise shapes (NHWC, b1
+    # 224): 30-115 GFLOP/s, 5-8x the "depthwise" strategy and at or above ONNX Runtime; the
+    # small late layers (< 1 MFLOP) are dominated by a fixed ~10 us per call
+    "native_depthwise": 80e9,
+    "native_call": 10e-6,  # fixed cost of one depthwise FFI call (threads woken, weight packed)
     "thin_gather": 1.5,  # im2col slowdown gathering taps of at most 4 channels
     "memory": 8e9,  # bytes/s of a copy or elementwise pass (read + write)
     "call": 2e-6,  # a fixed cost per op (loop setup, fusion boundary)
@@ -95,6 +100,11 @@ def _conv(strategy: str, case: Case) -> float:
         weight = geometry.filters * group_channels * prod(trimmed.kernel)  # kept taps
         moved = 0 if geometry.last else 2 * (data + out + weight)
         return trimmed.flops / rate + _bytes(moved, case) + call
+    if strategy == "native_depthwise":
+        moved = 0 if geometry.last else 2 * (data + out)
+        return (
+            geometry.flops / rates["native_depthwise"] + _bytes(moved, case) + rates["native_call"]
+        )
     if strategy == "depthwise":
         taps = prod(trimmed.kernel)
         return _bytes(2 * taps * out + data, case) + call

@@ -183,6 +183,10 @@ def test_unavailable_compiler_means_no_fit_and_compile_still_works(monkeypatch):
     case = Case.make("Convolution", [a.shape for a in arrays], "float32", attrs)
     reasons = {s.name: why for s, why in candidates(case)}
     assert reasons["native"].startswith("native kernels unavailable")
+    arrays_dw, attrs_dw = _depthwise_inputs("c17_s1_p1")
+    case_dw = Case.make("Convolution", [a.shape for a in arrays_dw], "float32", attrs_dw)
+    reasons = {s.name: why for s, why in candidates(case_dw)}
+    assert reasons["native_depthwise"].startswith("native kernels unavailable")
     from hybrix.compiler import compile_graph
     from hybrix.ir import parse
 
@@ -193,6 +197,17 @@ def test_unavailable_compiler_means_no_fit_and_compile_still_works(monkeypatch):
     )
     (out,) = compile_graph(graph)(*[jnp.asarray(a) for a in arrays])
     want = _run(get_op("Convolution").lower_fn, arrays, attrs)
+    np.testing.assert_allclose(out, want, rtol=RTOL, atol=ATOL)
+    # fused conv+relu groups (dense and depthwise) walk their bodies as before
+    from hybrix.compiler.lower import lower_graph
+    from hybrix.passes import fold_activation
+
+    fused = parse(_CONV_RELU)
+    fold_activation(fused)
+    rng = np.random.default_rng(8)
+    args = [jnp.asarray(rng.standard_normal(v.type.shape), jnp.float32) for v in fused.inputs]
+    (out,) = compile_graph(fused)(*args)
+    (want,) = jax.jit(lambda *a: lower_graph(fused, None)([], *a))(*args)
     np.testing.assert_allclose(out, want, rtol=RTOL, atol=ATOL)
 
 
@@ -274,7 +289,7 @@ def test_bundle_programs_never_hold_the_native_call(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("march", ["x86-64-v3", "x86-64"])
 def test_avx2_and_generic_builds_match(march, tmp_path):
-    """The same source built for AVX2 (ymm tiles) and for plain x86-64 (no wide vectors)."""
+    """The same sources built for AVX2 (ymm tiles) and for plain x86-64 (no wide vectors)."""
     import ctypes
     import platform
 
@@ -299,3 +314,214 @@ def test_avx2_and_generic_builds_match(march, tmp_path):
             x, w, (stride,) * 2, [(pad, pad)] * 2, dimension_numbers=("NHWC", "OHWI", "NHWC")
         )
         np.testing.assert_allclose(got, want + b, rtol=RTOL, atol=ATOL)
+    native._register(ctypes.CDLL(str(path)), f"{target}_dw", native.DEPTHWISE_TARGET)
+    for channels, kernel, stride in [(17, 3, 1), (40, 3, 2), (20, 5, 1)]:
+        x = jnp.asarray(rng.standard_normal((2, 9, 8, channels)), jnp.float32)
+        w = jnp.asarray(rng.standard_normal((channels, kernel, kernel)), jnp.float32)
+        b = jnp.asarray(rng.standard_normal(channels), jnp.float32)
+        pad = kernel // 2
+        out = ((9 + 2 * pad - kernel) // stride + 1, (8 + 2 * pad - kernel) // stride + 1)
+        geometry = {"stride": (stride,) * 2, "dilate": (1, 1), "low": (pad, pad), "out": out}
+        got = native.depthwise_conv2d_nhwc(x, w, b, target=f"{target}_dw", relu=True, **geometry)
+        want = jax.lax.conv_general_dilated(
+            x,
+            jnp.transpose(w, (1, 2, 0))[..., None, :],
+            (stride,) * 2,
+            [(pad, pad)] * 2,
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            feature_group_count=channels,
+        )
+        np.testing.assert_allclose(got, jnp.maximum(want + b, 0), rtol=RTOL, atol=ATOL)
+
+
+# -- depthwise ----------------------------------------------------------------------------------
+# name -> (NCHW data shape, kernel, stride, pad, dilate, channels-last?, bias?): channels that
+# are no multiple of the vector width (1, 3, 17, 40), 3x3 and 5x5 (unrolled), a 7x7 and a
+# rectangular kernel (the generic path), padding 0, 1, per-axis and wider than the kernel
+# reach, dilation, batch > 1, both layouts, with and without bias
+DEPTHWISE = {
+    "c17_s1_p1": ((1, 17, 9, 8), (3, 3), (1, 1), (1, 1), (1, 1), True, True),
+    "c40_s2_p1_nchw": ((2, 40, 10, 11), (3, 3), (2, 2), (1, 1), (1, 1), False, True),
+    "c32_s2_pad_1_0": ((1, 32, 12, 12), (3, 3), (2, 2), (1, 0), (1, 1), True, False),
+    "c1_p0_batch": ((2, 1, 6, 6), (3, 3), (1, 1), (0, 0), (1, 1), True, True),
+    "c3_5x5_p2": ((1, 3, 7, 7), (5, 5), (1, 1), (2, 2), (1, 1), False, True),
+    "c48_5x5_s2": ((2, 48, 11, 9), (5, 5), (2, 2), (2, 1), (1, 1), True, True),
+    "c20_dilate2": ((1, 20, 9, 9), (3, 3), (1, 1), (2, 2), (2, 2), True, False),
+    "c16_7x7": ((1, 16, 8, 8), (7, 7), (1, 1), (3, 3), (1, 1), True, True),
+    "c33_1x3_s12": ((2, 33, 5, 9), (1, 3), (1, 2), (0, 1), (1, 1), False, True),
+    "c64_pad_wide": ((1, 64, 3, 3), (3, 3), (2, 2), (2, 2), (1, 1), True, True),
+}
+
+
+def _depthwise_inputs(name, seed=0):
+    shape, kernel, stride, pad, dilate, last, with_bias = DEPTHWISE[name]
+    channels = shape[1]
+    attrs = {"kernel": kernel, "stride": stride, "pad": pad, "dilate": dilate}
+    attrs |= {"num_filter": channels, "num_group": channels, "no_bias": not with_bias}
+    full = get_op("Convolution").check_attrs({**attrs, "layout": "NHWC" if last else None})
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal(shape), rng.standard_normal((channels, 1, *kernel))
+    arrays = [x, w] + ([rng.standard_normal(channels)] if with_bias else [])
+    if last:
+        arrays[0], arrays[1] = np.moveaxis(x, 1, -1), np.moveaxis(w, 1, -1)
+    return [np.ascontiguousarray(a).astype(np.float32) for a in arrays], full
+
+
+@pytest.mark.parametrize("name", list(DEPTHWISE))
+def test_depthwise_matches_xla_and_ref(name):
+    from hybrix.compiler.strategies.native import native_depthwise, native_depthwise_relu
+
+    arrays, attrs = _depthwise_inputs(name)
+    op = get_op("Convolution")
+    case = Case.make("Convolution", [a.shape for a in arrays], "float32", attrs)
+    assert strategy_named("Convolution", "native_depthwise").fits(case) is None
+    if attrs["num_group"] > 1:
+        assert "num_group == 1" in strategy_named("Convolution", "native").fits(case)
+    expected = op.ref_fn(*[a.astype(np.float64) for a in arrays], **attrs)
+    got = _run(native_depthwise, arrays, attrs)
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(got, _run(op.lower_fn, arrays, attrs), rtol=RTOL, atol=ATOL)
+    relu = _run(native_depthwise_relu, arrays, attrs)
+    np.testing.assert_allclose(relu, np.maximum(expected, 0), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("name", ["c40_s2_p1_nchw", "c17_s1_p1", "c32_s2_pad_1_0"])
+def test_depthwise_gradients_equal_xla(name):
+    from hybrix.compiler.strategies.native import native_depthwise, native_depthwise_relu
+
+    arrays, attrs = _depthwise_inputs(name)
+    args = [jnp.asarray(a) for a in arrays]
+    facet = get_op("Convolution").lower_fn
+
+    def facet_relu(jx, *a, **kw):
+        return jnp.maximum(facet(jx, *a, **kw), 0)
+
+    expected = facet(jax_namespace(), *args, **attrs)
+    head = jnp.asarray(np.random.default_rng(1).standard_normal(expected.shape), jnp.float32)
+
+    def grads(lower):
+        _, pullback = jax.vjp(lambda *a: lower(jax_namespace(), *a, **attrs), *args)
+        return jax.jit(pullback)(head)
+
+    for lower, want_lower in [(native_depthwise, facet), (native_depthwise_relu, facet_relu)]:
+        for got, want in zip(grads(lower), grads(want_lower), strict=True):
+            np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+def test_depthwise_fits_and_bad_calls_say_why():
+    attrs = get_op("Convolution").check_attrs({"kernel": (3, 3), "num_filter": 8, "num_group": 8})
+    fits = strategy_named("Convolution", "native_depthwise").fits
+    shapes = [(1, 8, 5, 5), (8, 1, 3, 3)]
+    assert fits(Case.make("Convolution", shapes, "float32", attrs)) is None
+    assert "float32" in fits(Case.make("Convolution", shapes, "float64", attrs))
+    grouped = {**attrs, "num_group": 4}  # two channels per group
+    assert "not depthwise" in fits(
+        Case.make("Convolution", [shapes[0], (8, 2, 3, 3)], "f4", grouped)
+    )
+    dense = {**attrs, "num_group": 1}
+    assert "not depthwise" in fits(Case.make("Convolution", [shapes[0], (8, 8, 3, 3)], "f4", dense))
+    with native.disabled():
+        assert "disabled" in fits(Case.make("Convolution", shapes, "float32", attrs))
+    x = jnp.zeros((1, 5, 5, 8), jnp.float32)
+    geometry = {"stride": (1, 1), "dilate": (1, 1), "low": (1, 1), "out": (5, 5)}
+    with pytest.raises(HybrixError, match=r"native depthwise.*weight \(C, KH, KW\)"):
+        native.depthwise_conv2d_nhwc(x, jnp.zeros((7, 3, 3), jnp.float32), None, **geometry)
+    call = jax.ffi.ffi_call(native.DEPTHWISE_TARGET, jax.ShapeDtypeStruct(x.shape, jnp.float32))
+    params = np.array([3, 3, 1, 1, 1, 1, 1, 1, 0, 0], np.int64)
+    with pytest.raises(Exception, match="hybrix native depthwise Convolution: data has 8"):
+        call(x, jnp.zeros((8, 3, 2), jnp.float32), jnp.zeros(8, jnp.float32), dw=params)
+
+
+# -- Convolution -> relu fused into the kernel --------------------------------------------------
+def _forced(node, args):
+    """Native wherever it fits (dense or depthwise); _fused conv+relu groups as one call."""
+    from hybrix.compiler.autotune import fused_lowering
+
+    if node.op == "_fused":
+        return fused_lowering(node, args, _forced)
+    if node.op != "Convolution":
+        return None
+    case = Case.make("Convolution", [a.shape for a in args], str(args[0].dtype), node.attrs)
+    for name in ("native", "native_depthwise"):
+        strategy = strategy_named("Convolution", name)
+        if strategy.fits(case) is None:
+            return strategy.lower
+    return None
+
+
+_CONV_RELU = (
+    "graph g(%x: f32[2,9,9,16], %w: f32[24,3,3,16], %b: f32[24], %d: f32[24,3,3,1]) {\n"
+    "  %c = Convolution(%x, %w, %b) {kernel=[3, 3], num_filter=24, pad=[1, 1], "
+    'layout="NHWC"} : f32[2,9,9,24]\n'
+    '  %r = Activation(%c) {act_type="relu"} : f32[2,9,9,24]\n'
+    "  %e = Convolution(%r, %d) {kernel=[3, 3], num_filter=24, num_group=24, pad=[1, 1], "
+    'stride=[2, 2], no_bias=true, layout="NHWC"} : f32[2,5,5,24]\n'
+    "  %s = relu(%e) : f32[2,5,5,24]\n"
+    "  return %s\n}"
+)
+
+
+def test_fused_conv_relu_lowers_to_one_native_call_with_the_relu_flag():
+    from hybrix.compiler.autotune import conv_relu_group
+    from hybrix.compiler.lower import lower_graph
+    from hybrix.ir import parse
+    from hybrix.passes import fold_activation
+
+    graph = parse(_CONV_RELU)
+    fold_activation(graph)
+    fused = [n for n in graph.nodes if n.op == "_fused"]
+    assert len(fused) == 2
+    assert all(conv_relu_group(n) is not None for n in fused)
+    rng = np.random.default_rng(6)
+    args = [jnp.asarray(rng.standard_normal(v.type.shape), jnp.float32) for v in graph.inputs]
+    lowered = jax.jit(lambda *a: lower_graph(graph, _forced)([], *a)).lower(*args)
+    text = lowered.as_text()
+    assert text.count(native.CONV_TARGET) == 1
+    assert text.count(native.DEPTHWISE_TARGET) == 1
+    assert "maximum" not in text, "the ReLU runs in the kernels, not as a separate max"
+    (got,) = lowered.compile()(*args)
+    (want,) = jax.jit(lambda *a: lower_graph(graph, None)([], *a))(*args)
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+    # gradients: jax.vjp of relu(facet) through the custom_vjp
+    def loss(choose):
+        return jax.jit(jax.grad(lambda *a: lower_graph(graph, choose)([], *a)[0].sum(), (0, 1)))
+
+    for g_got, g_want in zip(loss(_forced)(*args), loss(None)(*args), strict=True):
+        np.testing.assert_allclose(g_got, g_want, rtol=RTOL, atol=1e-3)
+
+
+def test_fused_hook_walks_groups_it_does_not_match():
+    from hybrix.compiler.autotune import conv_relu_group
+    from hybrix.ir import parse
+    from hybrix.passes import fold_activation
+
+    graph = parse(_CONV_RELU.replace('act_type="relu"', 'act_type="tanh"'))
+    fold_activation(graph)
+    assert next(conv_relu_group(n) for n in graph.nodes if n.op == "_fused") is None
+    with native.disabled():  # the conv's own choice is not native: no group lowering
+        node = next(n for n in graph.nodes if n.op == "_fused" and conv_relu_group(n))
+        args = [jnp.zeros(v.type.shape, jnp.float32) for v in node.inputs]
+        assert _forced(node, args) is None
+
+
+def test_mobilenet_with_native_forced_equals_naive():
+    import hybrix
+    from hybrix import autograd, models
+    from hybrix.compiler.lower import lower_graph
+    from hybrix.compiler.pipelines import optimize
+
+    net = models.get_model("mobilenet0.25", classes=10)
+    net.initialize()
+    data = np.random.default_rng(7).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    with autograd.predict_mode():
+        graph = optimize(hybrix.trace(net, hybrix.nd.array(data)), "O2", inference=True)
+    constants = [jnp.asarray(v.const) for v in graph.constants]
+    lowered = jax.jit(lower_graph(graph, _forced)).lower(constants, jnp.asarray(data))
+    text = lowered.as_text()
+    assert text.count(native.DEPTHWISE_TARGET) == 13, "MobileNet's 13 depthwise convolutions"
+    assert text.count(native.CONV_TARGET) == 14, "its stem and 13 pointwise convolutions"
+    assert "maximum" not in text, "every ReLU fused (the stem's after the layout transpose too)"
+    (got,) = lowered.compile()(constants, jnp.asarray(data))
+    (want,) = jax.jit(lower_graph(graph, None))(constants, jnp.asarray(data))
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)

@@ -1,0 +1,151 @@
+/* hybrix native CPU kernels: what every kernel source shares. The vector type (GCC vector
+ * extensions: zmm registers under AVX-512, ymm under AVX2, 4 floats elsewhere), a parallel for
+ * over XLA's intra-op thread pool (the FFI ThreadPool API), aligned growing scratch buffers and
+ * FFI errors. Everything is static: each source gets its own copy.
+ * A source defines KERNEL_NAME (its op, for error messages) before including this. */
+#ifndef HYBRIX_NATIVE_COMMON_H
+#define HYBRIX_NATIVE_COMMON_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xla/ffi/api/c_api.h"
+
+#if defined(__AVX512F__)
+#define VW 16 /* floats per vector */
+#elif defined(__AVX__)
+#define VW 8
+#else
+#define VW 4
+#endif
+
+typedef float vec __attribute__((vector_size(VW * 4)));
+typedef float vec_u __attribute__((vector_size(VW * 4), aligned(4)));
+typedef int32_t ivec __attribute__((vector_size(VW * 4)));
+
+/* -- parallel for over XLA's intra-op pool ---------------------------------------------- */
+typedef struct {
+  atomic_llong next, done;
+  atomic_int refs;
+  int64_t total;
+  void (*fn)(void *, int64_t);
+  void *arg;
+} job_t;
+
+static void job_drain(job_t *job) {
+  for (;;) {
+    int64_t i = atomic_fetch_add(&job->next, 1);
+    if (i >= job->total) return;
+    job->fn(job->arg, i);
+    atomic_fetch_add(&job->done, 1);
+  }
+}
+
+static void job_release(job_t *job) {
+  if (atomic_fetch_sub(&job->refs, 1) == 1) free(job);
+}
+
+static void job_task(void *data) {
+  /* NOTE: a helper may start after every chunk was taken (and the caller returned): it
+   * then touches only the job, which lives until its last reference is released */
+  job_t *job = data;
+  job_drain(job);
+  job_release(job);
+}
+
+static int64_t pool_threads(const XLA_FFI_Api *api, XLA_FFI_ExecutionContext *ctx) {
+  if (api->struct_size < XLA_FFI_STRUCT_SIZE(XLA_FFI_Api, XLA_FFI_ThreadPool_NumThreads))
+    return 0;
+  int64_t threads = 0;
+  XLA_FFI_ThreadPool_NumThreads_Args args = {XLA_FFI_ThreadPool_NumThreads_Args_STRUCT_SIZE,
+                                             NULL, ctx, &threads};
+  XLA_FFI_Error *error = api->XLA_FFI_ThreadPool_NumThreads(&args);
+  if (error) {
+    XLA_FFI_Error_Destroy_Args destroy = {XLA_FFI_Error_Destroy_Args_STRUCT_SIZE, NULL, error};
+    api->XLA_FFI_Error_Destroy(&destroy);
+    return 0;
+  }
+  return threads;
+}
+
+static void parallel_for(const XLA_FFI_Api *api, XLA_FFI_ExecutionContext *ctx, int64_t helpers,
+                         int64_t total, void (*fn)(void *, int64_t), void *arg) {
+  if (helpers > total - 1) helpers = total - 1;
+  if (helpers <= 0) {
+    for (int64_t i = 0; i < total; i++) fn(arg, i);
+    return;
+  }
+  job_t *job = malloc(sizeof(job_t));
+  if (!job) {
+    for (int64_t i = 0; i < total; i++) fn(arg, i);
+    return;
+  }
+  atomic_init(&job->next, 0);
+  atomic_init(&job->done, 0);
+  atomic_init(&job->refs, 1);
+  job->total = total;
+  job->fn = fn;
+  job->arg = arg;
+  for (int64_t i = 0; i < helpers; i++) {
+    atomic_fetch_add(&job->refs, 1);
+    XLA_FFI_ThreadPool_Schedule_Args args = {XLA_FFI_ThreadPool_Schedule_Args_STRUCT_SIZE, NULL,
+                                             ctx, job_task, job};
+    XLA_FFI_Error *error = api->XLA_FFI_ThreadPool_Schedule(&args);
+    if (error) {
+      XLA_FFI_Error_Destroy_Args destroy = {XLA_FFI_Error_Destroy_Args_STRUCT_SIZE, NULL, error};
+      api->XLA_FFI_Error_Destroy(&destroy);
+      atomic_fetch_sub(&job->refs, 1);
+      break;
+    }
+  }
+  job_drain(job);
+  while (atomic_load(&job->done) < total) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause(); /* NOTE: only chunks a helper already claimed are left */
+#endif
+  }
+  job_release(job);
+}
+
+/* -- scratch: growing 64-byte-aligned buffers (one per calling thread and use) ------------- */
+static float *grow(float **buffer, size_t *size, size_t floats) {
+  if (floats > *size) {
+    free(*buffer);
+    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    *buffer = aligned_alloc(64, bytes);
+    *size = *buffer ? floats : 0;
+  }
+  return *buffer;
+}
+
+/* -- FFI errors and metadata ------------------------------------------------------------- */
+static XLA_FFI_Error *fail(const XLA_FFI_Api *api, XLA_FFI_Error_Code code, const char *msg) {
+  XLA_FFI_Error_Create_Args args = {XLA_FFI_Error_Create_Args_STRUCT_SIZE, NULL, msg, code};
+  return api->XLA_FFI_Error_Create(&args);
+}
+
+#define FAIL(...)                                                         \
+  do {                                                                    \
+    char msg_[512];                                                       \
+    snprintf(msg_, sizeof msg_, "hybrix native " KERNEL_NAME ": " __VA_ARGS__); \
+    return fail(api, XLA_FFI_Error_Code_INVALID_ARGUMENT, msg_);          \
+  } while (0)
+
+static XLA_FFI_Error *metadata(XLA_FFI_CallFrame *frame) {
+  const XLA_FFI_Api *api = frame->api;
+  XLA_FFI_Metadata_Extension *ext = (XLA_FFI_Metadata_Extension *)frame->extension_start;
+  if (ext->extension_base.struct_size < XLA_FFI_Metadata_Extension_STRUCT_SIZE ||
+      ext->metadata->struct_size < XLA_FFI_Metadata_STRUCT_SIZE)
+    FAIL("unexpected XLA_FFI_Metadata size; check installed software versions");
+  ext->metadata->api_version = (XLA_FFI_Api_Version){XLA_FFI_Api_Version_STRUCT_SIZE, NULL,
+                                                     XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR};
+  ext->metadata->traits = 0;
+  return NULL;
+}
+
+
+#endif
