@@ -674,12 +674,16 @@ def vjp_function(
     Cached per (key, wrt, present, constant)."""
     if constant is None:
         constant = tuple(not w for w in wrt)
-    cache_key = (key, wrt, present, constant)
+    return _cached((key, wrt, present, constant), lambda: _make_vjp(fn, wrt, present, constant))
+
+
+def _cached(cache_key: tuple, make: Callable[[], Any]) -> Any:
+    """The jitted function cached in _VJPS under `cache_key`, made on a miss."""
     function = _VJPS.get(cache_key)
     if function is None:
         if len(_VJPS) >= _MAX_VJPS:
             _VJPS.clear()
-        function = _VJPS[cache_key] = _make_vjp(fn, wrt, present, constant)
+        function = _VJPS[cache_key] = make()
     return function
 
 
@@ -687,12 +691,7 @@ def _residual_forward(fn: Any, key: Any, diff_in: tuple[bool, ...], num_outputs:
     """A jitted `f(*primals)` -> (fn's results, the pullback of its first `num_outputs`
     inexact results w.r.t. the `diff_in` inputs); cached per (key, diff_in, num_outputs)."""
     cache_key = ("forward", key, diff_in, num_outputs)
-    function = _VJPS.get(cache_key)
-    if function is None:
-        if len(_VJPS) >= _MAX_VJPS:
-            _VJPS.clear()
-        function = _VJPS[cache_key] = _make_residual_forward(fn, diff_in, num_outputs)
-    return function
+    return _cached(cache_key, lambda: _make_residual_forward(fn, diff_in, num_outputs))
 
 
 def _make_residual_forward(fn: Any, diff_in: tuple[bool, ...], num_outputs: int) -> Any:

@@ -206,9 +206,9 @@ def choose(case: Case, mode: str | None = None) -> Choice:
             entry["strategy"], f"measured {best * 1e3:.3f} ms (naive {naive * 1e3:.3f} ms)"
         )
     if case.train:
-        # NOTE: the cost model is fitted to inference; inside LeNet's training step every
-        # mix of strategies it would pick ran within noise of XLA's own lowering, the
-        # im2col stem 1.9x slower (bench/train_step.py): only a measurement moves training
+        # NOTE: the cost model is fitted to inference; inside LeNet's training step (forced
+        # per layer, one-off runs) every mix it would pick ran within noise of XLA's own
+        # lowering and an im2col stem ~1.9x slower: only a measurement moves training
         return _naive(case)
     costs = {s.name: estimate(s.name, case) for s in fitting}
     name = min(costs, key=costs.__getitem__)

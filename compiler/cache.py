@@ -15,7 +15,7 @@ from hybrix.ir.signature import check_inputs
 
 __all__ = ["CompiledGraph", "cache_info", "clear_cache", "compile_graph"]
 
-_JITTED: dict[tuple[str, bool, bool], Any] = {}
+_JITTED: dict[tuple[str, bool], Any] = {}
 _STATS = {"hits": 0, "misses": 0}
 
 
@@ -41,29 +41,25 @@ class CompiledGraph:
         return f"<CompiledGraph {self.graph.name}>"
 
 
-def compile_graph(graph: Graph, *, strategies: bool = True, train: bool = False) -> CompiledGraph:
-    """Lower and jit `graph`, reusing the program of any structurally equal graph.
+def compile_graph(graph: Graph, *, train: bool = False) -> CompiledGraph:
+    """Lower and jit `graph` with a lowering strategy per op (compiler/autotune), reusing
+    the program of any structurally equal graph.
 
-    strategies: choose a lowering strategy per op (compiler/strategies); False keeps every
-    op's own lowering. train: the graph will be differentiated, so strategies are chosen for
-    forward + backward (compiler.autotune.strategy_chooser's `train`).
+    train: the graph will be differentiated, so strategies are chosen for forward +
+    backward (compiler.autotune.strategy_chooser's `train`).
     """
     import jax
 
-    key = (structural_hash(graph), strategies, train)
+    from hybrix.compiler.autotune import strategy_chooser
+
+    key = (structural_hash(graph), train)
     jitted = _JITTED.get(key)
     if jitted is None:
         _STATS["misses"] += 1
-        jitted = _JITTED[key] = jax.jit(lower_graph(graph, _chooser(strategies, train)))
+        jitted = _JITTED[key] = jax.jit(lower_graph(graph, strategy_chooser(train=train)))
     else:
         _STATS["hits"] += 1
     return CompiledGraph(graph, jitted)
-
-
-def _chooser(strategies: bool, train: bool) -> Any:
-    from hybrix.compiler.autotune import strategy_chooser
-
-    return strategy_chooser(train=train) if strategies else None
 
 
 def cache_info() -> dict[str, int]:

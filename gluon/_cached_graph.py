@@ -208,7 +208,7 @@ def _donating_program(graph: Any, traced: TracedBlock, training: bool) -> Any:
     donate = tuple(1 + data_count + i for i, p in enumerate(traced.params) if id(p) in written)
     if not donate:
         return None
-    lowered = lower_graph(graph, strategy_chooser(train=True)) if training else lower_graph(graph)
+    lowered = lower_graph(graph, strategy_chooser(train=training))
     # NOTE: hybrix.optimizer (imported by hybrix.gluon) filters jax's warning that "Some
     # donated buffers were not usable", once, rather than around every call.
     return jax.jit(lowered, donate_argnums=donate)

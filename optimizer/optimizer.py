@@ -470,12 +470,7 @@ def store_owned(weights: Sequence[Any], values: Sequence[Any]) -> None:
     """Write each update's new jax array into its weight and `remember_owned` it."""
     for weight, value in zip(weights, values, strict=True):
         weight._data = value
-        key = id(weight)
-        entry = _OWNED.get(key)
-        if entry is not None and entry[0]() is weight:
-            _OWNED[key] = (entry[0], value)
-        else:
-            remember_owned(weight)
+        remember_owned(weight)
 
 
 def _as_lists(index, weight, grad, state):

@@ -130,8 +130,6 @@ def _register(library: ctypes.CDLL, target: str = CONV_TARGET, symbol: str = CON
 
 
 def _load() -> None:
-    if os.environ.get("HYBRIX_NATIVE", "1").lower() in ("0", "off", "false", "no"):
-        raise NativeBuildError("HYBRIX_NATIVE=0")
     compiler = _compiler()
     if compiler is None:
         raise NativeBuildError("no C compiler (cc or gcc) on PATH")
@@ -265,7 +263,10 @@ def depthwise_conv2d_nhwc(
             f"Convolution (native depthwise): expected bias ({channels},), got {tuple(bias.shape)}"
         )
     if min(low) < 0:
-        raise HybrixError(f"Convolution (native depthwise): negative padding {tuple(low)}")
+        raise HybrixError(
+            f"Convolution (native depthwise): expected padding >= 0 before each spatial axis, "
+            f"got {tuple(low)}"
+        )
     params = [*weight.shape[1:], *stride, *dilate, *low, int(relu), _max_threads()]
     result = jax.ShapeDtypeStruct((data.shape[0], *out, channels), data.dtype)
     call = jax.ffi.ffi_call(target, result, vmap_method="sequential")

@@ -135,6 +135,37 @@ static XLA_FFI_Error *fail(const XLA_FFI_Api *api, XLA_FFI_Error_Code code, cons
     return fail(api, XLA_FFI_Error_Code_INVALID_ARGUMENT, msg_);          \
   } while (0)
 
+/* The frame every kernel takes: (data, weight, bias) float32 buffers, one float32 result
+ * and one int64 array attribute `attr` of `count` values, whose data goes to *params. */
+static XLA_FFI_Error *decode_frame(XLA_FFI_CallFrame *frame, const char *attr, int64_t count,
+                                   const int64_t **params) {
+  const XLA_FFI_Api *api = frame->api;
+  if (frame->args.size != 3 || frame->rets.size != 1)
+    FAIL("expected 3 arguments (data, weight, bias) and 1 result, got %lld and %lld",
+         (long long)frame->args.size, (long long)frame->rets.size);
+  for (int i = 0; i < 3; i++)
+    if (frame->args.types[i] != XLA_FFI_ArgType_BUFFER) FAIL("argument %d is not a buffer", i);
+  if (frame->rets.types[0] != XLA_FFI_RetType_BUFFER) FAIL("the result is not a buffer");
+  const XLA_FFI_Array *found = NULL;
+  size_t len = strlen(attr);
+  for (int64_t i = 0; i < frame->attrs.size; i++) {
+    const XLA_FFI_ByteSpan *name = frame->attrs.names[i];
+    if (name->len == len && memcmp(name->ptr, attr, len) == 0) {
+      if (frame->attrs.types[i] != XLA_FFI_AttrType_ARRAY) FAIL("attribute %s is not an array", attr);
+      found = (const XLA_FFI_Array *)frame->attrs.attrs[i];
+    }
+  }
+  if (!found || found->dtype != XLA_FFI_DataType_S64 || found->size != count)
+    FAIL("expected an int64 array attribute %s of %lld values", attr, (long long)count);
+  for (int i = 0; i < 3; i++)
+    if (((const XLA_FFI_Buffer *)frame->args.args[i])->dtype != XLA_FFI_DataType_F32)
+      FAIL("expected float32 data, weight, bias and output");
+  if (((const XLA_FFI_Buffer *)frame->rets.rets[0])->dtype != XLA_FFI_DataType_F32)
+    FAIL("expected float32 data, weight, bias and output");
+  *params = found->data;
+  return NULL;
+}
+
 static XLA_FFI_Error *metadata(XLA_FFI_CallFrame *frame) {
   const XLA_FFI_Api *api = frame->api;
   XLA_FFI_Metadata_Extension *ext = (XLA_FFI_Metadata_Extension *)frame->extension_start;
@@ -146,6 +177,5 @@ static XLA_FFI_Error *metadata(XLA_FFI_CallFrame *frame) {
   ext->metadata->traits = 0;
   return NULL;
 }
-
 
 #endif

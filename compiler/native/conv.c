@@ -301,28 +301,11 @@ static _Thread_local size_t scratch_floats;
 /* -- the FFI handler --------------------------------------------------------------------- */
 static XLA_FFI_Error *decode(XLA_FFI_CallFrame *frame, conv_t *p) {
   const XLA_FFI_Api *api = frame->api;
-  if (frame->args.size != 3 || frame->rets.size != 1)
-    FAIL("expected 3 arguments (data, weight, bias) and 1 result, got %lld and %lld",
-         (long long)frame->args.size, (long long)frame->rets.size);
-  for (int i = 0; i < 3; i++)
-    if (frame->args.types[i] != XLA_FFI_ArgType_BUFFER) FAIL("argument %d is not a buffer", i);
-  if (frame->rets.types[0] != XLA_FFI_RetType_BUFFER) FAIL("the result is not a buffer");
-  const XLA_FFI_Array *conv = NULL;
-  for (int64_t i = 0; i < frame->attrs.size; i++) {
-    const XLA_FFI_ByteSpan *name = frame->attrs.names[i];
-    if (name->len == 4 && memcmp(name->ptr, "conv", 4) == 0) {
-      if (frame->attrs.types[i] != XLA_FFI_AttrType_ARRAY) FAIL("attribute conv is not an array");
-      conv = (const XLA_FFI_Array *)frame->attrs.attrs[i];
-    }
-  }
-  if (!conv || conv->dtype != XLA_FFI_DataType_S64 || conv->size != P_COUNT)
-    FAIL("expected an int64 array attribute conv of %d values", P_COUNT);
-  const int64_t *q = conv->data;
+  const int64_t *q;
+  XLA_FFI_Error *error = decode_frame(frame, "conv", P_COUNT, &q);
+  if (error) return error;
   const XLA_FFI_Buffer *x = frame->args.args[0], *w = frame->args.args[1];
   const XLA_FFI_Buffer *b = frame->args.args[2], *y = frame->rets.rets[0];
-  if (x->dtype != XLA_FFI_DataType_F32 || w->dtype != XLA_FFI_DataType_F32 ||
-      b->dtype != XLA_FFI_DataType_F32 || y->dtype != XLA_FFI_DataType_F32)
-    FAIL("expected float32 data, weight, bias and output");
   if (x->rank != 4) FAIL("expected data (N, H, W, C) of rank 4, got rank %lld", (long long)x->rank);
   if (w->rank != 4) FAIL("expected a weight of rank 4, got rank %lld", (long long)w->rank);
   if (y->rank != 4) FAIL("expected output (N, OH, OW, O) of rank 4, got rank %lld",

@@ -153,28 +153,11 @@ static _Thread_local size_t zero_floats;
 
 static XLA_FFI_Error *decode(XLA_FFI_CallFrame *frame, dw_t *p) {
   const XLA_FFI_Api *api = frame->api;
-  if (frame->args.size != 3 || frame->rets.size != 1)
-    FAIL("expected 3 arguments (data, weight, bias) and 1 result, got %lld and %lld",
-         (long long)frame->args.size, (long long)frame->rets.size);
-  for (int i = 0; i < 3; i++)
-    if (frame->args.types[i] != XLA_FFI_ArgType_BUFFER) FAIL("argument %d is not a buffer", i);
-  if (frame->rets.types[0] != XLA_FFI_RetType_BUFFER) FAIL("the result is not a buffer");
-  const XLA_FFI_Array *attr = NULL;
-  for (int64_t i = 0; i < frame->attrs.size; i++) {
-    const XLA_FFI_ByteSpan *name = frame->attrs.names[i];
-    if (name->len == 2 && memcmp(name->ptr, "dw", 2) == 0) {
-      if (frame->attrs.types[i] != XLA_FFI_AttrType_ARRAY) FAIL("attribute dw is not an array");
-      attr = (const XLA_FFI_Array *)frame->attrs.attrs[i];
-    }
-  }
-  if (!attr || attr->dtype != XLA_FFI_DataType_S64 || attr->size != D_COUNT)
-    FAIL("expected an int64 array attribute dw of %d values", D_COUNT);
-  const int64_t *q = attr->data;
+  const int64_t *q;
+  XLA_FFI_Error *error = decode_frame(frame, "dw", D_COUNT, &q);
+  if (error) return error;
   const XLA_FFI_Buffer *x = frame->args.args[0], *w = frame->args.args[1];
   const XLA_FFI_Buffer *b = frame->args.args[2], *y = frame->rets.rets[0];
-  if (x->dtype != XLA_FFI_DataType_F32 || w->dtype != XLA_FFI_DataType_F32 ||
-      b->dtype != XLA_FFI_DataType_F32 || y->dtype != XLA_FFI_DataType_F32)
-    FAIL("expected float32 data, weight, bias and output");
   if (x->rank != 4) FAIL("expected data (N, H, W, C) of rank 4, got rank %lld", (long long)x->rank);
   if (w->rank != 3) FAIL("expected a weight (C, KH, KW) of rank 3, got rank %lld",
                          (long long)w->rank);

@@ -145,20 +145,6 @@ def im2col(jx: Any, data: Any, weight: Any, bias: Any = None, **attrs: Any) -> A
     return _add_bias(result, bias, attrs, geometry.last)
 
 
-def im2col_relayout(jx: Any, data: Any, weight: Any, bias: Any = None, **attrs: Any) -> Any:
-    """im2col computed channels-last for channels-first data: transposes in and out.
-
-    In training the matmuls of im2col's backward run channels-last far better: LeNet's
-    second conv (64x20x12x12, 5x5) took 9.2 ms forward+backward this way, 15.5 ms with XLA's
-    conv and 11.8 ms with channels-first im2col (bench/train_step.py's net, 2 cores).
-    """
-    geometry = _geometry(data, weight, attrs)
-    jnp = jx.jnp
-    last = {**attrs, "layout": _LAST[geometry.rank]}
-    out = im2col(jx, jnp.moveaxis(data, 1, -1), jnp.moveaxis(weight, 1, -1), None, **last)
-    return _add_bias(jnp.moveaxis(out, -1, 1), bias, attrs, False)
-
-
 def depthwise(jx: Any, data: Any, weight: Any, bias: Any = None, **attrs: Any) -> Any:
     """One multiply-add per kept tap (groups == channels == filters): no matmul at all."""
     geometry = _geometry(data, weight, attrs)
@@ -210,16 +196,10 @@ def _fits_im2col(case: Case) -> str | None:
         return "depthwise: one-channel groups make a degenerate matmul"
     if case.train and geometry.channels // geometry.groups <= 4:
         # NOTE: measured alone its forward+backward was faster, but inside LeNet's training
-        # step im2col on the 1-channel stem made the step 1.9x slower (bench/train_step.py)
+        # step (compile_step, the strategy forced on the 1-channel stem, a one-off run at
+        # load ~4) the step took 46 ms against 25 with XLA's conv
         return "training a thin-channel conv: im2col's backward is slow inside a step"
     return None
-
-
-def _fits_im2col_relayout(case: Case) -> str | None:
-    reason = _fits_im2col(case)
-    if reason:
-        return reason
-    return "data is channels-last already: im2col" if _case_geometry(case).last else None
 
 
 def _fits_1x1(case: Case) -> str | None:
@@ -266,15 +246,6 @@ CONV_STRATEGIES = [
     register(
         Strategy(
             "im2col", "Convolution", im2col, _fits_im2col, "strided slices per tap + one matmul"
-        )
-    ),
-    register(
-        Strategy(
-            "im2col_relayout",
-            "Convolution",
-            im2col_relayout,
-            _fits_im2col_relayout,
-            "channels-first data: im2col computed channels-last, transposes in and out",
         )
     ),
     register(

@@ -160,10 +160,10 @@ def test_training_lowering_differentiates_like_the_naive_one():
     case = autotune.node_case(node, shapes, "float32", "cpu", train=True)
     assert autotune.choose(case, "cost").strategy == "xla", "unmeasured: XLA's own lowering"
     # a measured training choice is used (times made up: only the choice matters here)
-    autotune._store(case.key(), {"strategy": "im2col_relayout", "times": {"im2col_relayout": 1}})
+    autotune._store(case.key(), {"strategy": "im2col", "times": {"im2col": 1}})
     chooser = autotune.strategy_chooser("cost", train=True)
     chosen = loss(lower_graph(graph, chooser))(constants, x)
-    assert autotune.choose(case, "cost").strategy == "im2col_relayout"
+    assert autotune.choose(case, "cost").strategy == "im2col"
     leaves = jax.tree_util.tree_leaves
     for got, want in zip(leaves(chosen), leaves(naive), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)

@@ -157,6 +157,14 @@ def test_bad_calls_name_the_op_and_expected_shape():
     params = np.array([0, 0, 0, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0], np.int64)
     with pytest.raises(Exception, match="hybrix native Convolution: data has 8 channels"):
         call(x, jnp.zeros((4, 3, 3, 7), jnp.float32), jnp.zeros(4, jnp.float32), conv=params)
+    # the frame both kernels share (common.h decode_frame): attribute and dtypes named
+    weight, bias = jnp.zeros((4, 3, 3, 8), jnp.float32), jnp.zeros(4, jnp.float32)
+    with pytest.raises(Exception, match="expected an int64 array attribute conv of 13 values"):
+        call(x, weight, bias, conv=params[:5])
+    with pytest.raises(Exception, match="expected an int64 array attribute conv"):
+        call(x, weight, bias, other=params)
+    with pytest.raises(Exception, match="expected float32 data, weight, bias and output"):
+        call(x, weight, bias.astype(jnp.int32), conv=params)
 
 
 def test_fits_says_why_not():

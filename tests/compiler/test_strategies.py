@@ -87,7 +87,7 @@ def test_conv_cases_cover_every_strategy():
     for shape, attrs, last in CONV_CASES.values():
         arrays, full = _conv_inputs(np.random.default_rng(0), shape, attrs, last)
         seen |= {s.name for s in _fitting("Convolution", arrays, full)}
-    expected = {"xla_trim", "xla_relayout", "im2col", "im2col_relayout", "matmul_1x1"}
+    expected = {"xla_trim", "xla_relayout", "im2col", "matmul_1x1"}
     built = {"native", "native_depthwise"} if native.unavailable() is None else set()
     assert seen == expected | {"depthwise"} | built
 
