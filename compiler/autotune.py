@@ -188,7 +188,7 @@ def _naive(case: Case) -> Choice:
 
 def choose(case: Case, mode: str | None = None) -> Choice:
     """The strategy for `case`: measured (cached or, in "tune" mode, now), else cost model
-    (training cases: the op's own lowering)."""
+    (training cases: among the op's own lowering and the strategies that train well)."""
     mode = mode or get_mode()
     fitting = [s for s, why in candidates(case) if why is None]
     if mode == "naive" or len(fitting) < 2:
@@ -206,10 +206,13 @@ def choose(case: Case, mode: str | None = None) -> Choice:
             entry["strategy"], f"measured {best * 1e3:.3f} ms (naive {naive * 1e3:.3f} ms)"
         )
     if case.train:
-        # NOTE: the cost model is fitted to inference; inside LeNet's training step (forced
-        # per layer, one-off runs) every mix it would pick ran within noise of XLA's own
-        # lowering and an im2col stem ~1.9x slower: only a measurement moves training
-        return _naive(case)
+        # NOTE: the cost model prices forwards. Inside LeNet's training step the inference
+        # picks whose backward is XLA's ran within noise of XLA's own lowering, and an im2col
+        # stem ~1.9x slower: unmeasured, training takes only strategies with a backward of
+        # their own measured faster (Strategy.trains)
+        fitting = [s for s in fitting if s.naive or s.trains]
+        if len(fitting) < 2:
+            return _naive(case)
     costs = {s.name: estimate(s.name, case) for s in fitting}
     name = min(costs, key=costs.__getitem__)
     return Choice(name, f"cost model {costs[name] * 1e3:.3f} ms of {_rank(costs)}")
@@ -244,7 +247,8 @@ def strategy_chooser(
     """For compiler.lower_graph: `(node, args) -> lowering or None` (None: the facet).
 
     train: the graph will be differentiated, so strategies are compared on forward plus
-    backward where measured ("tune" mode); else the op's own lowering. Lowering a graph is
+    backward where measured ("tune" mode); else the cost model chooses among the op's own
+    lowering and the strategies marked `trains`. Lowering a graph is
     about to compile it: JAX's persistent compilation cache is turned on here
     (compiler.cache_dir.enable_default_compilation_cache).
     """

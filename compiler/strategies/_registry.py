@@ -76,7 +76,9 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Strategy:
-    """One way to lower `op`. `naive` marks the op's own `lower` facet."""
+    """One way to lower `op`. `naive` marks the op's own `lower` facet; `trains`: its gradient
+    was measured at least as fast as the facet's, so the cost model may pick it for a
+    training case that nothing measured."""
 
     name: str
     op: str
@@ -84,6 +86,7 @@ class Strategy:
     fits: Callable[[Case], str | None]
     doc: str
     naive: bool = False
+    trains: bool = False
 
 
 STRATEGIES: dict[str, list[Strategy]] = {}

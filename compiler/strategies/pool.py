@@ -47,26 +47,68 @@ def _geometry(shape: tuple[int, ...], attrs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def slices(jx: Any, data: Any, **attrs: Any) -> Any:
-    """Pad, one strided slice per window tap, combined with max (or add for sum/avg)."""
-    geo = _geometry(tuple(data.shape), attrs)
+def _taps(jx: Any, data: Any, geo: dict[str, Any], fill: Any) -> list[Any]:
+    """The padded input as one strided slice per window tap, taps in row-major order."""
     jnp, lax = jx.jnp, jx.lax
-    pool_type = attrs["pool_type"]
-    fill = jnp.finfo(data.dtype).min if pool_type == "max" else 0
     config = [(0, 0, 0)] * data.ndim
     for axis, p, e in zip(geo["axes"], geo["pad"], geo["extra"], strict=True):
         config[axis] = (p, p + e, 0)
     x = lax.pad(data, jnp.asarray(fill, data.dtype), config)
-    total = None
+    pieces = []
     for tap in product(*(range(k) for k in geo["kernel"])):
         start, limit, strides = [0] * x.ndim, list(x.shape), [1] * x.ndim
         for axis, t, s, o in zip(geo["axes"], tap, geo["stride"], geo["out"], strict=True):
             start[axis], limit[axis], strides[axis] = t, t + (o - 1) * s + 1, s
-        piece = lax.slice(x, start, limit, strides)
-        if total is None:
-            total = piece
-        else:
-            total = jnp.maximum(total, piece) if pool_type == "max" else total + piece
+        pieces.append(lax.slice(x, start, limit, strides))
+    return pieces
+
+
+def _max_pool(jx: Any, data: Any, geo: dict[str, Any]) -> Any:
+    """Max of the taps, as a custom_vjp: each output's gradient goes to the first tap (in
+    window order) holding the max, as in MXNet and XLA's select-and-scatter (whose CPU
+    version is several times slower than these masks, and jnp.maximum's gradient would
+    split ties)."""
+    import jax
+
+    jnp = jx.jnp
+    fill = jnp.finfo(data.dtype).min
+
+    def forward(x: Any) -> Any:
+        pieces = _taps(jx, x, geo, fill)
+        out = pieces[0]
+        for piece in pieces[1:]:
+            out = jnp.maximum(out, piece)
+        return out
+
+    def backward(saved: tuple, head: Any) -> tuple:
+        x, out = saved
+        pieces, pullback = jax.vjp(lambda v: _taps(jx, v, geo, fill), x)
+        taken, heads, zero = None, [], jnp.zeros((), head.dtype)
+        for piece in pieces:
+            chosen = piece == out if taken is None else (piece == out) & ~taken
+            taken = chosen if taken is None else taken | chosen
+            heads.append(jnp.where(chosen, head, zero))
+        return tuple(pullback(heads))
+
+    def forward_saving(x: Any) -> tuple:
+        out = forward(x)
+        return out, (x, out)
+
+    run = jax.custom_vjp(forward)
+    run.defvjp(forward_saving, backward)
+    return run(data)
+
+
+def slices(jx: Any, data: Any, **attrs: Any) -> Any:
+    """Pad, one strided slice per window tap, combined with max (or add for sum/avg)."""
+    geo = _geometry(tuple(data.shape), attrs)
+    pool_type = attrs["pool_type"]
+    if pool_type == "max":
+        return _max_pool(jx, data, geo)
+    pieces = _taps(jx, data, geo, 0)
+    total = pieces[0]
+    for piece in pieces[1:]:
+        total = total + piece
     if pool_type == "avg":
         total = total / np.asarray(prod(geo["kernel"]), data.dtype)
     return total
@@ -126,7 +168,16 @@ POOL_STRATEGIES = [
         )
     ),
     register(
-        Strategy("slices", "Pooling", slices, _fits_slices, "strided slices + max/add per tap")
+        Strategy(
+            "slices",
+            "Pooling",
+            slices,
+            _fits_slices,
+            "strided slices + max/add per tap",
+            # NOTE: forward + backward, alone, 2-7x faster than reduce_window's: LeNet's 2x2
+            # max (64x20x24x24) 3.9 -> 1.2 ms, ResNet's 3x3/2 max (32x64x32x32) 40 -> 8 ms
+            trains=True,
+        )
     ),
     register(
         Strategy(

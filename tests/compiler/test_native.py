@@ -14,7 +14,7 @@ import pytest
 from hybrix.compiler import native
 from hybrix.compiler.jx import jax_namespace
 from hybrix.compiler.strategies import Case, candidates, strategy_named
-from hybrix.compiler.strategies.native import native_conv
+from hybrix.compiler.strategies.native import native_conv, native_conv_relu
 from hybrix.ir import HybrixError, get_op
 
 pytestmark = pytest.mark.skipif(native.unavailable() is not None, reason=str(native.unavailable()))
@@ -109,20 +109,53 @@ def test_native_matches_xla_and_ref(name):
     np.testing.assert_allclose(got, _run(op.lower_fn, arrays, attrs), rtol=RTOL, atol=ATOL)
 
 
-@pytest.mark.parametrize("name", ["3x3_nchw", "stride2", "1x1"])
+def _grads(lower, args, attrs, head):
+    _, pullback = jax.vjp(lambda *a: lower(jax_namespace(), *a, **attrs), *args)
+    return jax.jit(pullback)(head)
+
+
+@pytest.mark.parametrize("name", list(CASES))
 def test_native_gradients_equal_xla(name):
+    # the native backward: dW by the kernel always, dX by it at stride 1, the facet's else
     arrays, attrs = _inputs(name)
     args = [jnp.asarray(a) for a in arrays]
     facet = get_op("Convolution").lower_fn
     expected = facet(jax_namespace(), *args, **attrs)
     head = jnp.asarray(np.random.default_rng(1).standard_normal(expected.shape), jnp.float32)
+    got, want = _grads(native_conv, args, attrs, head), _grads(facet, args, attrs, head)
+    for index, (g, w) in enumerate(zip(got, want, strict=True)):
+        np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL, err_msg=f"input {index}")
 
-    def grads(lower):
-        _, pullback = jax.vjp(lambda *a: lower(jax_namespace(), *a, **attrs), *args)
-        return jax.jit(pullback)(head)
 
-    for got, want in zip(grads(native_conv), grads(facet), strict=True):
-        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+@pytest.mark.parametrize("name", ["3x3_nchw", "stride2", "dilate2", "stem_7x7"])
+def test_native_relu_gradients_use_the_saved_output(name):
+    arrays, attrs = _inputs(name)
+    args = [jnp.asarray(a) for a in arrays]
+    ops = jax_namespace()
+
+    def reference(jx, *a, **kw):
+        return jax.nn.relu(get_op("Convolution").lower_fn(jx, *a, **kw))
+
+    expected = reference(ops, *args, **attrs)
+    head = jnp.asarray(np.random.default_rng(3).standard_normal(expected.shape), jnp.float32)
+    got, want = _grads(native_conv_relu, args, attrs, head), _grads(reference, args, attrs, head)
+    for index, (g, w) in enumerate(zip(got, want, strict=True)):
+        np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL, err_msg=f"input {index}")
+
+
+def test_native_backward_holds_no_xla_convolution():
+    # stride 1: forward, dW and dX are all native calls; only the bias sum is XLA's
+    arrays, attrs = _inputs("3x3_nchw")
+    args = [jnp.asarray(a) for a in arrays]
+    head = jnp.ones((2, 17, 7, 6), jnp.float32)
+
+    def step(*a):
+        _, pullback = jax.vjp(lambda *b: native_conv_relu(jax_namespace(), *b, **attrs), *a)
+        return pullback(head)
+
+    text = jax.jit(step).lower(*args).as_text()
+    assert "convolution" not in text
+    assert text.count(native.CONV_TARGET) == 3
 
 
 @pytest.mark.parametrize(

@@ -203,3 +203,29 @@ def test_slices_does_not_fit_lp_pooling():
     case = Case.make("Pooling", [(1, 1, 4, 4)], "float32", attrs)
     reasons = {s.name: why for s, why in candidates(case)}
     assert reasons["slices"] == "pool_type 'lp' (only max, avg, sum)"
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"kernel": (2, 2), "stride": (2, 2)},
+        {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1)},  # overlapping windows
+        {"kernel": (3, 3), "stride": (1, 1), "pool_type": "max", "pooling_convention": "full"},
+    ],
+)
+def test_max_slices_gives_ties_to_the_first_max_like_mxnet(attrs):
+    # values on a coarse grid tie often (zeros after a ReLU); MXNet and XLA's
+    # select-and-scatter both send each window's gradient to its first max only
+    op = get_op("Pooling")
+    attrs = op.check_attrs({"pool_type": "max", **attrs})
+    rng = np.random.default_rng(4)
+    x = np.maximum(np.round(rng.standard_normal((2, 3, 8, 8)) * 2) / 2, 0).astype(np.float32)
+    out = op.ref_fn(x.astype(np.float64), **attrs)
+    head = jnp.asarray(rng.standard_normal(out.shape).astype(np.float32))
+    (slices,) = [s for s in _fitting("Pooling", [x], attrs) if s.name == "slices"]
+    value, (grad,) = _value_and_vjp(slices.lower, attrs)([jnp.asarray(x)], head)
+    _, (facet_grad,) = _value_and_vjp(op.lower_fn, attrs)([jnp.asarray(x)], head)
+    np.testing.assert_allclose(value, out, rtol=RTOL, atol=ATOL)
+    np.testing.assert_array_equal(grad, facet_grad)
+    # each window's gradient lands once: the total equals the head's
+    np.testing.assert_allclose(float(grad.sum()), float(head.sum()), rtol=1e-5, atol=1e-4)
