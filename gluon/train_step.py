@@ -107,6 +107,19 @@ class _Program:
         self.write_copies: list[list[NDArray] | None] = []
         self.jitted: Any = None
         self.key: Any = None
+        self.scalars: tuple = (None, None, None)  # (numpy rows, rescale, device copies)
+
+    def device_scalars(self, rows: np.ndarray, rescale: float, device: Any) -> Any:
+        """(rows, rescale) on `device`, copied there only when they changed: the optimizer
+        reuses its rows array while lr, wd and multipliers stay the same, and two host
+        arrays moved on every call cost ~10-15 us of a ~0.6 ms MLP step."""
+        import jax
+
+        last_rows, last_rescale, on_device = self.scalars
+        if last_rows is not rows or last_rescale != rescale:
+            on_device = jax.device_put((rows, np.float64(rescale)), device)
+            self.scalars = (rows, rescale, on_device)
+        return on_device
 
 
 class CompiledStep:
@@ -138,6 +151,9 @@ class CompiledStep:
         scalars = _count_update(optimizer, program, contexts)
         function = self._jitted(program)
         sources = program.traced.constant_sources
+        scalars, rescale = program.device_scalars(
+            scalars, optimizer.rescale_grad, contexts[0].device
+        )
         outputs, new_weights, new_states = function(
             owned_buffers(weights),
             [_state_data(s) for s in states],
@@ -146,7 +162,7 @@ class CompiledStep:
             label._data,
             [_next_key(data) for _ in range(program.traced.num_keys)],
             scalars,
-            np.float64(optimizer.rescale_grad),
+            rescale,
         )
         store_owned(weights, new_weights)
         for state, value in zip(states, new_states, strict=True):
