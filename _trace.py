@@ -274,7 +274,7 @@ class Compiled:
         from hybrix.compiler import compile_graph
 
         traced = _trace(self.fn, arrays, self.symbolic)
-        program = _Program(compile_graph(traced.graph), autograd.is_training())
+        program = _Program(compile_graph(traced.graph, prepack=False), autograd.is_training())
         return traced, program
 
     @staticmethod

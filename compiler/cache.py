@@ -20,46 +20,68 @@ _STATS = {"hits": 0, "misses": 0}
 
 
 class CompiledGraph:
-    """A graph compiled by XLA: call it with arrays, get a list of jax arrays."""
+    """A graph compiled by XLA: call it with arrays, get a list of jax arrays.
 
-    def __init__(self, graph: Graph, jitted: Any) -> None:
+    `prepare` (when some constants are packed ahead, compiler/prepack) maps the graph's
+    constants to what the program takes; it runs once for the graph's own constants.
+    """
+
+    def __init__(self, graph: Graph, jitted: Any, prepare: Any = None) -> None:
         import jax.numpy as jnp
 
         self.graph = graph
         self._jitted = jitted
+        self._prepare = prepare
         self._constants = [jnp.asarray(value.const) for value in graph.constants]
+        self._prepared: list | None = None
 
     def __call__(self, *inputs: Any) -> list:
         check_inputs(self.graph.inputs, inputs, f"graph {self.graph.name}")
-        return self._jitted(self._constants, *inputs)
+        if self._prepared is None:
+            prepare = self._prepare
+            self._prepared = prepare(self._constants) if prepare else self._constants
+        return self._jitted(self._prepared, *inputs)
 
     def call_with_constants(self, constants: list, *inputs: Any) -> list:
-        """Run with other data for the graph's constants (same types); inputs unchecked."""
+        """Run with other data for the graph's constants (same types); inputs unchecked.
+        NOTE: constants packed ahead are packed again on every such call."""
+        if self._prepare is not None:
+            constants = self._prepare(constants)
         return self._jitted(constants, *inputs)
 
     def __repr__(self) -> str:
         return f"<CompiledGraph {self.graph.name}>"
 
 
-def compile_graph(graph: Graph, *, train: bool = False) -> CompiledGraph:
+def compile_graph(
+    graph: Graph, *, train: bool = False, prepack: bool | None = None
+) -> CompiledGraph:
     """Lower and jit `graph` with a lowering strategy per op (compiler/autotune), reusing
     the program of any structurally equal graph.
 
     train: the graph will be differentiated, so strategies are chosen for forward +
     backward (compiler.autotune.strategy_chooser's `train`).
+    prepack: pack the constant weights of native convolutions once (compiler/prepack;
+    default: when not `train`). The program then has no gradient through them; callers
+    that pass live constants to `call_with_constants` and differentiate turn it off.
     """
     import jax
 
     from hybrix.compiler.autotune import strategy_chooser
+    from hybrix.compiler.prepack import plan_prepack, prepack_chooser, prepare
 
-    key = (structural_hash(graph), train)
+    chooser = strategy_chooser(train=train)
+    prepack = not train if prepack is None else prepack
+    plan = plan_prepack(graph, jax.default_backend()) if prepack and chooser else None
+    key = (structural_hash(graph), train, plan.packs if plan else ())
     jitted = _JITTED.get(key)
     if jitted is None:
         _STATS["misses"] += 1
-        jitted = _JITTED[key] = jax.jit(lower_graph(graph, strategy_chooser(train=train)))
+        lowering = prepack_chooser(chooser, plan) if plan else chooser
+        jitted = _JITTED[key] = jax.jit(lower_graph(graph, lowering))
     else:
         _STATS["hits"] += 1
-    return CompiledGraph(graph, jitted)
+    return CompiledGraph(graph, jitted, jax.jit(prepare(plan)) if plan else None)
 
 
 def cache_info() -> dict[str, int]:

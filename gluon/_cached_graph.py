@@ -126,7 +126,7 @@ class _CachedGraph:
         self.fixed_constants = [np.asarray(v.const) for v in graph.constants]
         self.traced = traced
         # NOTE: training graphs are differentiated: strategies measured on forward + backward
-        self.program = compile_graph(graph, train=training).call_with_constants
+        self.program = compile_graph(graph, train=training, prepack=False).call_with_constants
         self.donating = None
         if block._flags.get("static_alloc"):
             self.donating = _donating_program(graph, traced, training)

@@ -36,6 +36,8 @@ __all__ = [
     "depthwise_conv2d_nhwc",
     "disabled",
     "is_disabled",
+    "pack_conv_weight",
+    "panel_width",
     "unavailable",
 ]
 
@@ -175,6 +177,33 @@ def _max_threads() -> int:
         return 0
 
 
+def panel_width(filters: int) -> int:
+    """The width of the column panels the kernel packs a weight of `filters` filters into."""
+    reason = unavailable()
+    if reason:
+        raise NativeBuildError(reason)
+    function = _STATE["library"].hybrix_conv_panel_width
+    function.restype, function.argtypes = ctypes.c_int64, [ctypes.c_int64]
+    return int(function(filters))
+
+
+def pack_conv_weight(weight: Any, *, weight_last: bool, taps: Sequence[tuple[int, int]]) -> Any:
+    """The weight as the kernel packs it on every call, for a constant weight to be packed
+    once: (panels, kept taps * C, width), panel q holding filters q*width.. (zeros past the
+    last), row t*C + c tap t (row-major over `taps`) and channel c. jax ops on `weight`."""
+    import jax.numpy as jnp
+
+    (h0, h1), (w0, w1) = taps
+    last = weight if weight_last else jnp.transpose(weight, (0, 2, 3, 1))
+    last = last[:, h0:h1, w0:w1, :]
+    filters = last.shape[0]
+    width = panel_width(filters)
+    panels = -(-filters // width)
+    rows = last.reshape(filters, -1)
+    rows = jnp.pad(rows, ((0, panels * width - filters), (0, 0)))
+    return jnp.transpose(rows.reshape(panels, width, -1), (0, 2, 1))
+
+
 def conv2d_nhwc(
     data: Any,
     weight: Any,
@@ -187,12 +216,14 @@ def conv2d_nhwc(
     low: Sequence[int],
     out: Sequence[int],
     relu: bool = False,
+    filters: int | None = None,
     target: str = CONV_TARGET,
 ) -> Any:
     """The native convolution of NHWC `data` (a jax array or tracer), output NHWC.
 
     weight: (O, KH, KW, C) when `weight_last`, else (O, C, KH, KW); only the taps in
-    `taps` ((start, stop) per axis) are used. low: zero padding before each spatial axis
+    `taps` ((start, stop) per axis) are used. Or packed by `pack_conv_weight` (rank 3, for
+    these taps): then `filters` gives O. low: zero padding before each spatial axis
     (negative crops); out: output (OH, OW). bias: (O,) or None. relu: max(0, .) fused.
     target: the FFI target to call (tests register builds for other CPUs under other names).
     """
@@ -203,14 +234,21 @@ def conv2d_nhwc(
     reason = unavailable()
     if reason:
         raise NativeBuildError(reason)
-    channels = weight.shape[-1] if weight_last else weight.shape[1]
-    if data.ndim != 4 or weight.ndim != 4 or data.shape[-1] != channels:
+    packed = weight.ndim == 3
+    if packed:
+        if filters is None:
+            raise HybrixError("Convolution (native): a packed weight needs `filters`")
+        (h0, h1), (w0, w1) = taps
+        taps = ((0, h1 - h0), (0, w1 - w0))
+    else:
+        filters = weight.shape[0]
+    channels = data.shape[-1] if packed else weight.shape[-1] if weight_last else weight.shape[1]
+    if data.ndim != 4 or (not packed and weight.ndim != 4) or data.shape[-1] != channels:
         layout = "(O, KH, KW, C)" if weight_last else "(O, C, KH, KW)"
         raise HybrixError(
             f"Convolution (native): expected data (N, H, W, C) and weight {layout} with the "
             f"same C; got data {tuple(data.shape)} and weight {tuple(weight.shape)}"
         )
-    filters = weight.shape[0]
     if bias is None:
         bias = jnp.zeros((filters,), data.dtype)
     elif tuple(bias.shape) != (filters,):
@@ -218,7 +256,8 @@ def conv2d_nhwc(
             f"Convolution (native): expected bias ({filters},), got {tuple(bias.shape)}"
         )
     (th0, th1), (tw0, tw1) = taps
-    params = [0 if weight_last else 1, th0, tw0, th1 - th0, tw1 - tw0, *stride, *dilate, *low]
+    wlayout = 2 if packed else 0 if weight_last else 1
+    params = [wlayout, th0, tw0, th1 - th0, tw1 - tw0, *stride, *dilate, *low]
     params += [int(relu), _max_threads()]
     result = jax.ShapeDtypeStruct((data.shape[0], *out, filters), data.dtype)
     call = jax.ffi.ffi_call(target, result, vmap_method="sequential")

@@ -5,7 +5,9 @@
  * with m = (n, oh, ow). No im2col matrix: for a block of MR output pixels and one tap the
  * kernel keeps MR pointers to input rows (a zero row where the tap reads padding). The weight
  * is packed once per call into NR-wide column panels (K x NR, K = taps * C), read from either
- * weight layout the op has: (O, KH, KW, C) or (O, C, KH, KW), restricted to the kept taps.
+ * weight layout the op has: (O, KH, KW, C) or (O, C, KH, KW), restricted to the kept taps;
+ * or it arrives packed so (layout 2: a constant weight packed once, ahead of every call, as
+ * hybrix_conv_panel_width describes).
  * One source serves every x86/other CPU: GCC vector extensions compile to zmm registers
  * under AVX-512, ymm under AVX2 and plain code elsewhere (it is built with -march=native on
  * the machine that runs it). Work is split over XLA's own intra-op thread pool.
@@ -34,7 +36,7 @@ typedef struct {
   int64_t n, h, w_in, c, o, oh, ow, m;
   int64_t kh_full, kw_full, th0, tw0, kh, kw, sh, sw, dh, dw, pt, pl;
   int64_t taps, k;  /* kept taps, K = taps * c */
-  int wlayout, relu; /* wlayout 0: (O, KH, KW, C); 1: (O, C, KH, KW) */
+  int wlayout, relu; /* wlayout 0: (O, KH, KW, C); 1: (O, C, KH, KW); 2: packed panels */
   int64_t max_threads;
   int nv, nr, mr;    /* panel width in vectors and floats, rows per tile */
   int64_t panels, mblocks, group, chunks;
@@ -280,14 +282,19 @@ static void panel_chunk(void *arg, int64_t panel) {
   int64_t rows = PANEL_BLOCK_FLOATS / row_floats;
   if (rows < 1) rows = 1;
   if (rows > p->kh) rows = p->kh;
-  float *buffer = grow(&panel_scratch, &panel_floats, (size_t)(rows * row_floats));
-  if (!buffer) {
+  int prepacked = p->wlayout == 2;
+  float *buffer = prepacked ? NULL : grow(&panel_scratch, &panel_floats, (size_t)(rows * row_floats));
+  if (!prepacked && !buffer) {
     atomic_store(&p->failed, 1);
     return;
   }
   for (int64_t row0 = 0; row0 < p->kh; row0 += rows) {
     int64_t row1 = row0 + rows < p->kh ? row0 + rows : p->kh;
     krange_t kr = {row0, row1, row0 == 0, row1 == p->kh};
+    if (prepacked) { /* the same rows of the panel packed ahead of the call */
+      run_tiles(p, p->packed + panel * p->k * p->nr + row0 * row_floats, panel, 0, p->mblocks, &kr);
+      continue;
+    }
     for (int64_t t = row0 * p->kw; t < row1 * p->kw; t++)
       pack_tap(p, buffer, panel, t, t - row0 * p->kw);
     run_tiles(p, buffer, panel, 0, p->mblocks, &kr);
@@ -307,19 +314,28 @@ static XLA_FFI_Error *decode(XLA_FFI_CallFrame *frame, conv_t *p) {
   const XLA_FFI_Buffer *x = frame->args.args[0], *w = frame->args.args[1];
   const XLA_FFI_Buffer *b = frame->args.args[2], *y = frame->rets.rets[0];
   if (x->rank != 4) FAIL("expected data (N, H, W, C) of rank 4, got rank %lld", (long long)x->rank);
-  if (w->rank != 4) FAIL("expected a weight of rank 4, got rank %lld", (long long)w->rank);
   if (y->rank != 4) FAIL("expected output (N, OH, OW, O) of rank 4, got rank %lld",
                          (long long)y->rank);
   p->wlayout = (int)q[P_WLAYOUT];
   p->n = x->dims[0], p->h = x->dims[1], p->w_in = x->dims[2], p->c = x->dims[3];
-  p->o = w->dims[0];
-  int64_t wc = p->wlayout == 0 ? w->dims[3] : w->dims[1];
-  p->kh_full = p->wlayout == 0 ? w->dims[1] : w->dims[2];
-  p->kw_full = p->wlayout == 0 ? w->dims[2] : w->dims[3];
-  if (wc != p->c)
-    FAIL("data has %lld channels but the weight (%lld, %lld, %lld, %lld) expects %lld",
-         (long long)p->c, (long long)w->dims[0], (long long)w->dims[1], (long long)w->dims[2],
-         (long long)w->dims[3], (long long)wc);
+  if (p->wlayout == 2) { /* packed once, ahead of the call: checked against (panels, K, nr) */
+    if (w->rank != 3)
+      FAIL("expected a packed weight (panels, K, NR) of rank 3, got rank %lld", (long long)w->rank);
+    p->o = y->dims[3];
+    p->kh_full = q[P_KH], p->kw_full = q[P_KW];
+  } else if (p->wlayout == 0 || p->wlayout == 1) {
+    if (w->rank != 4) FAIL("expected a weight of rank 4, got rank %lld", (long long)w->rank);
+    p->o = w->dims[0];
+    int64_t wc = p->wlayout == 0 ? w->dims[3] : w->dims[1];
+    p->kh_full = p->wlayout == 0 ? w->dims[1] : w->dims[2];
+    p->kw_full = p->wlayout == 0 ? w->dims[2] : w->dims[3];
+    if (wc != p->c)
+      FAIL("data has %lld channels but the weight (%lld, %lld, %lld, %lld) expects %lld",
+           (long long)p->c, (long long)w->dims[0], (long long)w->dims[1], (long long)w->dims[2],
+           (long long)w->dims[3], (long long)wc);
+  } else {
+    FAIL("weight layout %d (expected 0: OHWI, 1: OIHW, 2: packed)", p->wlayout);
+  }
   if (b->rank != 1 || b->dims[0] != p->o)
     FAIL("expected a bias of shape (%lld,)", (long long)p->o);
   p->th0 = q[P_TH0], p->tw0 = q[P_TW0], p->kh = q[P_KH], p->kw = q[P_KW];
@@ -369,14 +385,22 @@ XLA_FFI_Error *hybrix_conv2d_nhwc(XLA_FFI_CallFrame *frame) {
   if (p.max_threads > 0 && workers > p.max_threads) workers = p.max_threads;
   /* NOTE: with a few panels per thread, each thread packs its own panels (panel mode);
    * with fewer, all threads share one packed weight and split the output pixels */
-  int panel_mode = p.panels >= 2 * workers;
-  size_t packed = panel_mode ? 0 : (size_t)(p.panels * p.k * p.nr);
+  int panel_mode = p.panels >= 2 * workers, prepacked = p.wlayout == 2;
+  if (prepacked) {
+    const XLA_FFI_Buffer *w = frame->args.args[1];
+    if (w->dims[0] != p.panels || w->dims[1] != p.k || w->dims[2] != p.nr)
+      FAIL("expected a packed weight of shape (%lld, %lld, %lld) for %lld filters, %lld taps "
+           "and %lld channels, got (%lld, %lld, %lld)", (long long)p.panels, (long long)p.k,
+           (long long)p.nr, (long long)p.o, (long long)p.taps, (long long)p.c,
+           (long long)w->dims[0], (long long)w->dims[1], (long long)w->dims[2]);
+  }
+  size_t packed = panel_mode || prepacked ? 0 : (size_t)(p.panels * p.k * p.nr);
   size_t extra = (size_t)(padded_o + p.kw * p.c + VW); /* bias, zero row */
   float *scratch_buffer = grow(&scratch, &scratch_floats, packed + extra);
   if (!scratch_buffer)
     return fail(api, XLA_FFI_Error_Code_RESOURCE_EXHAUSTED,
                 "hybrix native Convolution: out of memory for the packed weight");
-  p.packed = scratch_buffer;
+  p.packed = prepacked ? (float *)p.w : scratch_buffer;
   p.bias_padded = scratch_buffer + packed;
   float *zero = p.bias_padded + padded_o;
   memset(p.bias_padded, 0, extra * sizeof(float));
@@ -396,7 +420,15 @@ XLA_FFI_Error *hybrix_conv2d_nhwc(XLA_FFI_CallFrame *frame) {
   if (p.group < 1) p.group = 1;
   p.chunks = p.panels * ((p.mblocks + p.group - 1) / p.group);
   /* the caller works too: ask the pool for workers - 1 helpers */
-  parallel_for(api, frame->ctx, workers - 1, p.panels * p.taps, pack_chunk, &p);
+  if (!prepacked) parallel_for(api, frame->ctx, workers - 1, p.panels * p.taps, pack_chunk, &p);
   parallel_for(api, frame->ctx, workers - 1, p.chunks, compute_chunk, &p);
   return NULL;
+}
+
+/* The width (floats) of the panels a weight of `filters` output channels is packed into:
+ * a packed weight is (panels, taps * C, width), panel q holding filters q*width.. (zeros past
+ * the last), row t*C + c tap t (row-major over the kept taps) and channel c. */
+int64_t hybrix_conv_panel_width(int64_t filters) {
+  int64_t vectors = (filters + VW - 1) / VW;
+  return (vectors < NV_MAX ? vectors : NV_MAX) * VW;
 }

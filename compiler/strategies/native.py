@@ -34,11 +34,17 @@ __all__ = [
 
 
 def _forward(data: Any, weight: Any, bias: Any, attrs: dict[str, Any], relu: bool) -> Any:
+    """The kernel on `data`; `weight` in the op's layout, or packed ahead (rank 3,
+    compiler/prepack)."""
     import jax.numpy as jnp
 
-    geometry = trim_taps(conv_geometry(tuple(data.shape), tuple(weight.shape), attrs))
+    packed = weight.ndim == 3
+    shape = (attrs["num_filter"], 1, *attrs["kernel"]) if packed else tuple(weight.shape)
+    geometry = trim_taps(conv_geometry(tuple(data.shape), shape, attrs))
     x, w, taps = data, weight, geometry.taps
-    if not geometry.last:
+    if packed and not geometry.last:
+        x = jnp.transpose(data, (0, 2, 3, 1))
+    elif not geometry.last:
         # NOTE: XLA's vectorized transpose to (O, KH, KW, C) (of the kept taps only) and
         # then the kernel's register transposes pack channels-first weights faster than its
         # strided gathers did (bench/native_conv.py)
@@ -57,6 +63,7 @@ def _forward(data: Any, weight: Any, bias: Any, attrs: dict[str, Any], relu: boo
         low=geometry.low,
         out=geometry.out,
         relu=relu,
+        filters=geometry.filters,
     )
     return out if geometry.last else jnp.transpose(out, (0, 3, 1, 2))
 
@@ -183,6 +190,8 @@ def _with_backward(
             head = jnp.where(out > 0, head, jnp.zeros((), head.dtype))
         return grads(jx, inputs, head, run_attrs)
 
+    if args[1].ndim == 3:  # packed ahead, for inference (compiler/prepack): no gradient
+        return run_forward(*args)
     run = jax.custom_vjp(run_forward)
     run.defvjp(forward_saving, backward)
     return run(*args)
