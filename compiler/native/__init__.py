@@ -1,9 +1,10 @@
 """Native CPU kernels called by XLA as typed FFI custom calls: build, load, register, call.
 
-The C sources (conv.c: dense convolution; dwconv.c: depthwise; common.h: what they share)
-are compiled on first use with the system C compiler (`cc`/`gcc`, `-O3 -march=native`) into
-one library in `cache_dir("native")`, named by a hash of the sources, compiler
-version, flags, jax's FFI header and the CPU, written atomically; then loaded with ctypes and
+The C sources (conv.c: dense convolution; dwconv.c: depthwise; pool.c: max pooling;
+common.h: what they share) are compiled on first use with the system C compiler
+(`cc`/`gcc`, `-O3 -march=native`) into one library in `cache_dir("native")`, named by a
+hash of the sources, compiler version, flags, jax's FFI header and the CPU, written
+atomically; then loaded with ctypes and
 registered with `jax.ffi.register_ffi_target` (platform "cpu", api_version 1).
 `HYBRIX_NATIVE=0` turns the kernels off; `unavailable()` says why they cannot be used.
 Each call splits its work over XLA's intra-op thread pool (the FFI ThreadPool API);
@@ -32,10 +33,12 @@ from hybrix.ir import HybrixError
 __all__ = [
     "CONV_TARGET",
     "DEPTHWISE_TARGET",
+    "MAXPOOL_TARGET",
     "conv2d_nhwc",
     "depthwise_conv2d_nhwc",
     "disabled",
     "is_disabled",
+    "maxpool2d_nhwc",
     "pack_conv_weight",
     "panel_width",
     "unavailable",
@@ -43,8 +46,9 @@ __all__ = [
 
 CONV_TARGET = "hybrix_conv2d_nhwc"
 DEPTHWISE_TARGET = "hybrix_dwconv2d_nhwc"
+MAXPOOL_TARGET = "hybrix_maxpool2d_nhwc"
 _HERE = Path(__file__).parent
-_SOURCES = (_HERE / "conv.c", _HERE / "dwconv.c")
+_SOURCES = (_HERE / "conv.c", _HERE / "dwconv.c", _HERE / "pool.c")
 _HEADERS = (_HERE / "common.h",)
 _FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=gnu11", "-fno-strict-aliasing")
 _LOCK = threading.Lock()
@@ -147,6 +151,7 @@ def _load() -> None:
         raise NativeBuildError(f"cannot load {path}: {e}") from None
     _register(library)
     _register(library, DEPTHWISE_TARGET, DEPTHWISE_TARGET)
+    _register(library, MAXPOOL_TARGET, MAXPOOL_TARGET)
     _STATE["library"] = library
 
 
@@ -310,3 +315,32 @@ def depthwise_conv2d_nhwc(
     result = jax.ShapeDtypeStruct((data.shape[0], *out, channels), data.dtype)
     call = jax.ffi.ffi_call(target, result, vmap_method="sequential")
     return call(data, weight, bias, dw=np.asarray(params, np.int64))
+
+
+def maxpool2d_nhwc(
+    data: Any,
+    *,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    low: Sequence[int],
+    out: Sequence[int],
+    target: str = MAXPOOL_TARGET,
+) -> Any:
+    """The native max pooling of NHWC `data`, output NHWC (N, *out, C). low: padding before
+    each spatial axis (>= 0); windows skip padding, and one of padding only gives the lowest
+    finite float (MXNet's padding value)."""
+    import jax
+    import numpy as np
+
+    reason = unavailable()
+    if reason:
+        raise NativeBuildError(reason)
+    if data.ndim != 4 or min(low) < 0:
+        raise HybrixError(
+            f"Pooling (native): expected data (N, H, W, C) and padding >= 0, got data "
+            f"{tuple(data.shape)} and padding {tuple(low)}"
+        )
+    params = [*kernel, *stride, *low, _max_threads()]
+    result = jax.ShapeDtypeStruct((data.shape[0], *out, data.shape[-1]), data.dtype)
+    call = jax.ffi.ffi_call(target, result, vmap_method="sequential")
+    return call(data, pool=np.asarray(params, np.int64))

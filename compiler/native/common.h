@@ -135,15 +135,17 @@ static XLA_FFI_Error *fail(const XLA_FFI_Api *api, XLA_FFI_Error_Code code, cons
     return fail(api, XLA_FFI_Error_Code_INVALID_ARGUMENT, msg_);          \
   } while (0)
 
-/* The frame every kernel takes: (data, weight, bias) float32 buffers, one float32 result
- * and one int64 array attribute `attr` of `count` values, whose data goes to *params. */
-static XLA_FFI_Error *decode_frame(XLA_FFI_CallFrame *frame, const char *attr, int64_t count,
-                                   const int64_t **params) {
+/* The frame a kernel takes: `args` float32 buffers (the convolutions: data, weight, bias;
+ * pooling: data), one float32 result and one int64 array attribute `attr` of `count` values,
+ * whose data goes to *params. */
+static XLA_FFI_Error *decode_frame_of(XLA_FFI_CallFrame *frame, int64_t args, const char *attr,
+                                      int64_t count, const int64_t **params) {
   const XLA_FFI_Api *api = frame->api;
-  if (frame->args.size != 3 || frame->rets.size != 1)
-    FAIL("expected 3 arguments (data, weight, bias) and 1 result, got %lld and %lld",
-         (long long)frame->args.size, (long long)frame->rets.size);
-  for (int i = 0; i < 3; i++)
+  if (frame->args.size != args || frame->rets.size != 1)
+    FAIL("expected %lld arguments (%s) and 1 result, got %lld and %lld", (long long)args,
+         args == 3 ? "data, weight, bias" : "data", (long long)frame->args.size,
+         (long long)frame->rets.size);
+  for (int i = 0; i < args; i++)
     if (frame->args.types[i] != XLA_FFI_ArgType_BUFFER) FAIL("argument %d is not a buffer", i);
   if (frame->rets.types[0] != XLA_FFI_RetType_BUFFER) FAIL("the result is not a buffer");
   const XLA_FFI_Array *found = NULL;
@@ -157,13 +159,18 @@ static XLA_FFI_Error *decode_frame(XLA_FFI_CallFrame *frame, const char *attr, i
   }
   if (!found || found->dtype != XLA_FFI_DataType_S64 || found->size != count)
     FAIL("expected an int64 array attribute %s of %lld values", attr, (long long)count);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < args; i++)
     if (((const XLA_FFI_Buffer *)frame->args.args[i])->dtype != XLA_FFI_DataType_F32)
-      FAIL("expected float32 data, weight, bias and output");
+      FAIL("expected float32 inputs and output");
   if (((const XLA_FFI_Buffer *)frame->rets.rets[0])->dtype != XLA_FFI_DataType_F32)
-    FAIL("expected float32 data, weight, bias and output");
+    FAIL("expected float32 inputs and output");
   *params = found->data;
   return NULL;
+}
+
+static XLA_FFI_Error *decode_frame(XLA_FFI_CallFrame *frame, const char *attr, int64_t count,
+                                   const int64_t **params) {
+  return decode_frame_of(frame, 3, attr, count, params);
 }
 
 static XLA_FFI_Error *metadata(XLA_FFI_CallFrame *frame) {

@@ -118,6 +118,10 @@ def _pool(strategy: str, case: Case) -> float:
     if strategy == "global_reduce":
         return _bytes(data, case) + CPU_RATES["call"]
     kernel = prod(case.attrs.get("kernel") or (1,))
+    if strategy == "native_max":
+        # NOTE: one pass, input read about once (windows overlap in cache), padding skipped
+        out = data // max(1, prod(case.attrs.get("stride") or (1,)))
+        return _bytes(data + out, case) + CPU_RATES["native_call"]
     if strategy == "slices":
         # the slices fuse into one loop reading each input element about `kernel` times
         return _bytes(data + kernel * data // 4, case) + CPU_RATES["call"]

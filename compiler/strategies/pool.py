@@ -16,7 +16,7 @@ import numpy as np
 from hybrix.compiler.strategies._registry import Case, Strategy, register
 from hybrix.ir import get_op
 
-__all__ = ["POOL_STRATEGIES"]
+__all__ = ["POOL_STRATEGIES", "native_max", "slices"]
 
 _LAST = {"NWC", "NHWC", "NDHWC"}
 
@@ -63,22 +63,24 @@ def _taps(jx: Any, data: Any, geo: dict[str, Any], fill: Any) -> list[Any]:
     return pieces
 
 
-def _max_pool(jx: Any, data: Any, geo: dict[str, Any]) -> Any:
-    """Max of the taps, as a custom_vjp: each output's gradient goes to the first tap (in
-    window order) holding the max, as in MXNet and XLA's select-and-scatter (whose CPU
-    version is several times slower than these masks, and jnp.maximum's gradient would
-    split ties)."""
+def _max_pool(jx: Any, data: Any, geo: dict[str, Any], forward: Any = None) -> Any:
+    """Max of the taps (or `forward(data)`, the same values), as a custom_vjp: each output's
+    gradient goes to the first tap (in window order) holding the max, as in MXNet and XLA's
+    select-and-scatter (whose CPU version is several times slower than these masks, and
+    jnp.maximum's gradient would split ties)."""
     import jax
 
     jnp = jx.jnp
     fill = jnp.finfo(data.dtype).min
 
-    def forward(x: Any) -> Any:
+    def max_of_taps(x: Any) -> Any:
         pieces = _taps(jx, x, geo, fill)
         out = pieces[0]
         for piece in pieces[1:]:
             out = jnp.maximum(out, piece)
         return out
+
+    forward = forward or max_of_taps
 
     def backward(saved: tuple, head: Any) -> tuple:
         x, out = saved
@@ -112,6 +114,21 @@ def slices(jx: Any, data: Any, **attrs: Any) -> Any:
     if pool_type == "avg":
         total = total / np.asarray(prod(geo["kernel"]), data.dtype)
     return total
+
+
+def native_max(jx: Any, data: Any, **attrs: Any) -> Any:
+    """Max pooling by hybrix's native kernel (NHWC, padding skipped in place); the gradient
+    is that of "slices" (first max per window)."""
+    from hybrix.compiler import native
+
+    geo = _geometry(tuple(data.shape), attrs)
+
+    def forward(x: Any) -> Any:
+        return native.maxpool2d_nhwc(
+            x, kernel=geo["kernel"], stride=geo["stride"], low=geo["pad"], out=geo["out"]
+        )
+
+    return _max_pool(jx, data, geo, forward)
 
 
 def global_reduce(jx: Any, data: Any, **attrs: Any) -> Any:
@@ -148,6 +165,25 @@ def _fits_slices(case: Case) -> str | None:
     return None
 
 
+def _fits_native(case: Case) -> str | None:
+    from hybrix.compiler import native
+
+    attrs = case.attrs
+    if case.target != "cpu" or case.dtype != "float32":
+        return f"native kernels run float32 on CPU only ({case.dtype} on {case.target})"
+    if attrs.get("global_pool") or attrs["pool_type"] != "max":
+        return "native pooling is max pooling over windows only"
+    if len(case.shapes[0]) != 4 or attrs.get("layout") not in _LAST:
+        return "native pooling is 2-D channels-last (NHWC) only"
+    if attrs.get("pooling_convention") == "same":
+        return "pooling_convention 'same'"
+    if not all(isinstance(d, int) for d in case.shapes[0]):
+        return "needs static shapes"
+    if native.is_disabled():
+        return "native kernels disabled here (portable program)"
+    return native.unavailable()
+
+
 def _fits_global(case: Case) -> str | None:
     if not case.attrs.get("global_pool"):
         return "not global pooling"
@@ -176,6 +212,17 @@ POOL_STRATEGIES = [
             "strided slices + max/add per tap",
             # NOTE: forward + backward, alone, 2-7x faster than reduce_window's: LeNet's 2x2
             # max (64x20x24x24) 3.9 -> 1.2 ms, ResNet's 3x3/2 max (32x64x32x32) 40 -> 8 ms
+            trains=True,
+        )
+    ),
+    register(
+        Strategy(
+            "native_max",
+            "Pooling",
+            native_max,
+            _fits_native,
+            "hybrix's max pooling CPU kernel (XLA FFI custom call), padding skipped in place",
+            # NOTE: its backward is that of "slices"
             trains=True,
         )
     ),

@@ -196,7 +196,7 @@ def test_bad_calls_name_the_op_and_expected_shape():
         call(x, weight, bias, conv=params[:5])
     with pytest.raises(Exception, match="expected an int64 array attribute conv"):
         call(x, weight, bias, other=params)
-    with pytest.raises(Exception, match="expected float32 data, weight, bias and output"):
+    with pytest.raises(Exception, match="expected float32 inputs and output"):
         call(x, weight, bias.astype(jnp.int32), conv=params)
 
 
@@ -566,3 +566,38 @@ def test_mobilenet_with_native_forced_equals_naive():
     (got,) = lowered.compile()(constants, jnp.asarray(data))
     (want,) = jax.jit(lower_graph(graph, None))(constants, jnp.asarray(data))
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("shape", "attrs"),
+    [
+        ((1, 12, 11, 64), {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1)}),
+        ((2, 9, 9, 20), {"kernel": (3, 3), "stride": (2, 2), "pooling_convention": "full"}),
+        ((3, 5, 6, 7), {"kernel": (2, 3), "stride": (1, 2), "pad": (1, 2)}),
+        # windows of padding only give the lowest finite float, as in MXNet
+        ((1, 1, 1, 17), {"kernel": (2, 2), "stride": (1, 1), "pad": (2, 2)}),
+    ],
+)
+def test_native_max_pooling_matches_ref(shape, attrs):
+    from hybrix.compiler.strategies.pool import native_max
+
+    op = get_op("Pooling")
+    attrs = op.check_attrs({**attrs, "pool_type": "max", "layout": "NHWC"})
+    x = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    expected = op.ref_fn(x, **attrs)  # NOTE: float32: padding is float32's lowest value
+    got = jax.jit(lambda a: native_max(jax_namespace(), a, **attrs))(jnp.asarray(x))
+    np.testing.assert_array_equal(got, expected)
+    facet = jax.jit(lambda a: op.lower_fn(jax_namespace(), a, **attrs))(jnp.asarray(x))
+    np.testing.assert_array_equal(got, facet)
+
+
+def test_native_max_pooling_bad_calls_are_named():
+    x = jnp.zeros((1, 4, 4, 8), jnp.float32)
+    with pytest.raises(HybrixError, match=r"Pooling \(native\): expected data \(N, H, W, C\)"):
+        native.maxpool2d_nhwc(x[0], kernel=(2, 2), stride=(2, 2), low=(0, 0), out=(2, 2))
+    call = jax.ffi.ffi_call(native.MAXPOOL_TARGET, jax.ShapeDtypeStruct((1, 2, 2, 4), jnp.float32))
+    params = np.array([2, 2, 2, 2, 0, 0, 0], np.int64)
+    with pytest.raises(Exception, match=r"hybrix native Pooling: expected output \(1, OH, OW, 8\)"):
+        call(x, pool=params)
+    with pytest.raises(Exception, match="expected 1 arguments \\(data\\) and 1 result"):
+        call(x, x, pool=params)

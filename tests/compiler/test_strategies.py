@@ -213,19 +213,41 @@ def test_slices_does_not_fit_lp_pooling():
         {"kernel": (3, 3), "stride": (1, 1), "pool_type": "max", "pooling_convention": "full"},
     ],
 )
-def test_max_slices_gives_ties_to_the_first_max_like_mxnet(attrs):
+@pytest.mark.parametrize("name", ["slices", "native_max"])
+def test_max_pooling_gives_ties_to_the_first_max_like_mxnet(attrs, name):
     # values on a coarse grid tie often (zeros after a ReLU); MXNet and XLA's
     # select-and-scatter both send each window's gradient to its first max only
+    if name == "native_max" and native.unavailable():
+        pytest.skip(native.unavailable())
     op = get_op("Pooling")
-    attrs = op.check_attrs({"pool_type": "max", **attrs})
+    attrs = op.check_attrs({"pool_type": "max", "layout": "NHWC", **attrs})
     rng = np.random.default_rng(4)
-    x = np.maximum(np.round(rng.standard_normal((2, 3, 8, 8)) * 2) / 2, 0).astype(np.float32)
+    x = np.maximum(np.round(rng.standard_normal((2, 8, 8, 20)) * 2) / 2, 0).astype(np.float32)
     out = op.ref_fn(x.astype(np.float64), **attrs)
     head = jnp.asarray(rng.standard_normal(out.shape).astype(np.float32))
-    (slices,) = [s for s in _fitting("Pooling", [x], attrs) if s.name == "slices"]
-    value, (grad,) = _value_and_vjp(slices.lower, attrs)([jnp.asarray(x)], head)
+    (strategy,) = [s for s in _fitting("Pooling", [x], attrs) if s.name == name]
+    value, (grad,) = _value_and_vjp(strategy.lower, attrs)([jnp.asarray(x)], head)
     _, (facet_grad,) = _value_and_vjp(op.lower_fn, attrs)([jnp.asarray(x)], head)
     np.testing.assert_allclose(value, out, rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(grad, facet_grad)
     # each window's gradient lands once: the total equals the head's
     np.testing.assert_allclose(float(grad.sum()), float(head.sum()), rtol=1e-5, atol=1e-4)
+
+
+def test_native_max_pooling_fits_nhwc_max_windows_only():
+    op = get_op("Pooling")
+    nhwc = op.check_attrs({"kernel": (2, 2), "pool_type": "max", "layout": "NHWC"})
+    reasons = {
+        s.name: why for s, why in candidates(Case.make("Pooling", [(1, 4, 4, 3)], "f4", nhwc))
+    }
+    assert reasons["native_max"] == native.unavailable()
+    nchw = op.check_attrs({"kernel": (2, 2), "pool_type": "max"})
+    reasons = {
+        s.name: why for s, why in candidates(Case.make("Pooling", [(1, 3, 4, 4)], "f4", nchw))
+    }
+    assert reasons["native_max"] == "native pooling is 2-D channels-last (NHWC) only"
+    avg = {**nhwc, "pool_type": "avg"}
+    reasons = {
+        s.name: why for s, why in candidates(Case.make("Pooling", [(1, 4, 4, 3)], "f4", avg))
+    }
+    assert reasons["native_max"] == "native pooling is max pooling over windows only"
