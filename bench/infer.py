@@ -78,10 +78,13 @@ def copy_graph(graph: Any) -> Any:
 
 
 # -- timing ------------------------------------------------------------------------------------
-def median_ms(fn: Callable[[], Any], runs: int) -> float:
+def median_ms(fn: Callable[[], Any], runs: int, warmup: int = 5) -> float:
     import jax
 
-    jax.block_until_ready(fn())
+    # NOTE: one warm-up call was not enough: right after a compile the first few calls ran
+    # up to 1.7x slower (MobileNet 6.5 vs 3.8 ms), as if something else still held a core
+    for _ in range(warmup):
+        jax.block_until_ready(fn())
     times = []
     for _ in range(runs):
         start = time.perf_counter()
