@@ -5,7 +5,7 @@ compiler/autotune.py picks one per (op, shapes, dtype, target).
 """
 
 from ._registry import STRATEGIES, Case, Strategy, candidates, register, strategy_named
-from . import conv, native, pool, rnn
+from . import conv, deconv, native, pool, rnn
 
 __all__ = [
     "STRATEGIES",
@@ -13,6 +13,7 @@ __all__ = [
     "Strategy",
     "candidates",
     "conv",
+    "deconv",
     "native",
     "pool",
     "register",

@@ -30,6 +30,8 @@ CPU_RATES = {
     # with the depthwise strategy (bench/infer.py)
     "conv_depthwise": 0.5e9,
     "matmul": 110e9,  # FLOP/s of a large float32 matmul
+    "deconv": 100e9,  # XLA's transposed convolution, fewer than 128 channels in or out
+    "deconv_wide": 300e9,  # ... with 128 or more both in and out
     # NOTE: hybrix's native kernel (compiler/native), alone on NHWC ResNet shapes: 330-480
     # GFLOP/s with >= 32 input channels on a quiet machine (bench/native_conv.py); ResNet-18
     # at batch 1 ran 1.2-2.2x faster with it than without (whole network, interleaved runs)
@@ -55,7 +57,28 @@ def estimate(strategy: str, case: Case) -> float:
         return _pool(strategy, case)
     if case.op == "RNN":
         return _rnn(strategy, case)
+    if case.op == "Deconvolution":
+        return _deconv(strategy, case)
     return float("inf")
+
+
+def _deconv(strategy: str, case: Case) -> float:
+    """XLA's transposed convolution (of the stride-dilated input) against the native phases,
+    measured alone on CPU: XLA ran 47-210 GFLOP/s of useful work with fewer than 128 input or
+    output channels and ~260-325 with more; the phases 170-350, after rearranging the weight
+    on every call (three passes over it: 512@7 -> 256 at batch 1 ran 3x slower for it)."""
+    if case.target != "cpu":
+        return 1.0 if strategy == "xla" else 2.0
+    data, weight = case.shapes[0], case.shapes[1]
+    last = case.attrs.get("layout") in ("NWC", "NHWC", "NDHWC")
+    channels = data[-1] if last else data[1]
+    filters = (weight[-1] if last else weight[1]) * int(case.attrs.get("num_group") or 1)
+    flops = 2 * prod(data) * prod(weight[1:])  # weight (C, O/g, KH, KW) or (C, KH, KW, O/g)
+    if strategy == "native":
+        rate = CPU_RATES["native_thin"] if min(channels, filters) <= 32 else CPU_RATES["native"]
+        return flops / rate + _bytes(3 * prod(weight), case) + CPU_RATES["native_call"]
+    rate = CPU_RATES["deconv_wide"] if min(channels, filters) >= 128 else CPU_RATES["deconv"]
+    return flops / rate + CPU_RATES["call"]
 
 
 def _bytes(count: int, case: Case) -> float:

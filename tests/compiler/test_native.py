@@ -601,3 +601,79 @@ def test_native_max_pooling_bad_calls_are_named():
         call(x, pool=params)
     with pytest.raises(Exception, match="expected 1 arguments \\(data\\) and 1 result"):
         call(x, x, pool=params)
+
+
+# (NCHW data shape, attrs, channels-last?): strides 1-3, a kernel smaller than the stride
+# (phases without taps), adj, target_shape, dilation at stride 1, both layouts
+DECONV = {
+    "4x4_s2": ((2, 6, 5, 4), {"kernel": (4, 4), "stride": (2, 2), "pad": (1, 1)}, False),
+    "3x3_s1_nhwc": ((2, 5, 6, 6), {"kernel": (3, 3), "pad": (1, 1)}, True),
+    "3x2_s3_adj": (
+        (2, 5, 4, 3),
+        {"kernel": (3, 2), "stride": (3, 2), "pad": (1, 0), "adj": (2, 1)},
+        False,
+    ),
+    "1x1_s2x3": ((2, 5, 4, 3), {"kernel": (1, 1), "stride": (2, 3)}, True),
+    "dilated_s1": ((2, 4, 5, 5), {"kernel": (3, 3), "dilate": (2, 2), "pad": (1, 1)}, False),
+    "target_shape": (
+        (1, 6, 5, 4),
+        {"kernel": (4, 4), "stride": (2, 2), "target_shape": (9, 8)},
+        True,
+    ),
+}
+
+
+def _deconv_inputs(name, filters=7):
+    shape, attrs, last = DECONV[name]
+    op = get_op("Deconvolution")
+    attrs = op.check_attrs(
+        {**attrs, "num_filter": filters, "no_bias": False, "layout": "NHWC" if last else None}
+    )
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((shape[1], filters, *attrs["kernel"])).astype(np.float32)
+    b = rng.standard_normal(filters).astype(np.float32)
+    if last:
+        x, w = np.moveaxis(x, 1, -1), np.moveaxis(w, 1, -1)
+    return [jnp.asarray(np.ascontiguousarray(a)) for a in (x, w, b)], attrs
+
+
+@pytest.mark.parametrize("name", list(DECONV))
+def test_native_deconvolution_matches_ref_facet_and_gradients(name):
+    from hybrix.compiler.strategies.deconv import native_deconv
+
+    args, attrs = _deconv_inputs(name)
+    op = get_op("Deconvolution")
+    case = Case.make("Deconvolution", [a.shape for a in args], "float32", attrs)
+    assert strategy_named("Deconvolution", "native").fits(case) is None
+    expected = op.ref_fn(*[np.asarray(a, np.float64) for a in args], **attrs)
+    got = jax.jit(lambda *a: native_deconv(jax_namespace(), *a, **attrs))(*args)
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL)
+    head = jnp.asarray(np.random.default_rng(7).standard_normal(expected.shape), jnp.float32)
+    for g, w in zip(
+        _grads(native_deconv, args, attrs, head),
+        _grads(op.lower_fn, args, attrs, head),
+        strict=True,
+    ):
+        np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL)
+
+
+def test_native_deconvolution_fits_and_cost_say_why():
+    op = get_op("Deconvolution")
+    fits = strategy_named("Deconvolution", "native").fits
+
+    def case(data, weight, **attrs):
+        full = op.check_attrs({"kernel": (4, 4), "num_filter": weight[1], **attrs})
+        return Case.make("Deconvolution", [data, weight], "float32", full)
+
+    grouped = case((1, 4, 5, 5), (4, 2, 4, 4), num_group=2)
+    assert fits(grouped) == "native kernels need num_group == 1"
+    both = case((1, 4, 5, 5), (4, 4, 4, 4), stride=(2, 2), dilate=(2, 2))
+    assert fits(both) == "stride and dilation together (the phases assume dilation 1)"
+    # the cost model: native phases for thin channels, XLA for a large weight at batch 1
+    from hybrix.compiler import autotune
+
+    thin = case((1, 64, 56, 56), (64, 64, 4, 4), stride=(2, 2), pad=(1, 1))
+    wide = case((1, 512, 7, 7), (512, 256, 4, 4), stride=(2, 2), pad=(1, 1))
+    assert autotune.choose(thin, "cost").strategy == "native"
+    assert autotune.choose(wide, "cost").strategy == "xla"
