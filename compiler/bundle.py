@@ -205,11 +205,15 @@ def _memory_plans(
     return plans
 
 
-def _program(graph: Graph) -> Callable[..., list]:
+def _program(graph: Graph, portable: bool = True) -> Callable[..., list]:
+    """The graph as a function of its inputs; `portable`: without hybrix's native kernels
+    (StableHLO runs anywhere), else with them (this machine's precompiled executable)."""
     run = lower_graph(graph)
 
     def program(*args: Any) -> list:
-        with native_disabled():  # NOTE: a bundle's programs must not need hybrix's FFI targets
+        if not portable:
+            return run([], *args)
+        with native_disabled():  # NOTE: portable programs must not need hybrix's FFI targets
             return run([], *args)
 
     program.__name__ = graph.name or "main"
@@ -319,7 +323,7 @@ def _precompile(
     platform = PLATFORMS.get(jax.default_backend(), jax.default_backend())
     if platform not in platforms:
         return []
-    program = jax.jit(_program(graph))
+    program = jax.jit(_program(graph, portable=platform != "cpu"))
     entries = []
     for bindings in concrete:
         where = f"graph {graph.name} precompiled for {bindings}"
@@ -337,16 +341,33 @@ def _precompile(
             {"dtype": np.dtype(o.dtype).name, "shape": list(o.shape)}
             for o in jax.tree_util.tree_leaves(compiled.out_info)
         ]
-        entries.append(
-            {
-                "platform": platform,
-                "jaxlib": version.__version__,
-                "bindings": key,
-                "member": member,
-                "outputs": outputs,
-            }
-        )
+        entry = {
+            "platform": platform,
+            "jaxlib": version.__version__,
+            "bindings": key,
+            "member": member,
+            "outputs": outputs,
+        }
+        native = _native_library(compiled.as_text(), members)
+        if native:
+            entry["native"] = native
+        entries.append(entry)
     return entries
+
+
+def _native_library(text: str, members: dict[str, bytes]) -> dict[str, Any] | None:
+    """When an executable calls hybrix's native kernels: the library it needs, as a member,
+    with its FFI targets and the CPU flags it was built for (-march=native)."""
+    from hybrix.compiler import native
+    from hybrix.runtime.native import cpu_flags
+
+    targets = native.registered_targets()
+    if not any(name in text for name in targets):
+        return None
+    path = native.library_path()
+    member = f"native/{path.name}"
+    members[member] = path.read_bytes()
+    return {"member": member, "targets": targets, "cpu_flags": cpu_flags()}
 
 
 def _manifest(

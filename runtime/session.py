@@ -18,7 +18,7 @@ import numpy as np
 
 from hybrix.ir import DType, Graph, HybrixError, TensorType, Value
 from hybrix.ir.signature import check_inputs
-from hybrix.runtime import xla
+from hybrix.runtime import native, xla
 from hybrix.runtime._graphs import rebuild
 from hybrix.runtime.errors import BundleError, PlatformMismatchError
 from hybrix.runtime.format import PARAMS, Bundle, open_bundle
@@ -147,6 +147,7 @@ class Session:
                 entry["jaxlib"] == version
                 and entry["bindings"] == key
                 and (entry["platform"] == "cpu" or entry["platform"] in xla.machine_platforms())
+                and not native.missing_cpu_flags(entry.get("native", {}).get("cpu_flags", []))
             ):
                 return dict(entry)
         return None
@@ -154,6 +155,16 @@ class Session:
     def _load_precompiled(self, entry: Mapping[str, Any]) -> xla.PrecompiledProgram:
         outputs = [(spec["dtype"], spec["shape"]) for spec in entry["outputs"]]
         data = self.bundle.read(entry["member"])
+        if "native" in entry:  # NOTE: the kernels it calls are registered before it loads
+            library = entry["native"]
+            path = native.library_file(self.bundle.read(library["member"]))
+            try:
+                native.register_library(path, library["targets"])
+            except OSError as e:
+                raise PlatformMismatchError(
+                    f"{self.bundle.path}: cannot load the native kernels of the precompiled "
+                    f"executable ({e})"
+                ) from None
         return xla.PrecompiledProgram(data, entry["platform"], self.params, outputs)
 
     def _stablehlo_entry(self, bindings: Mapping[str, int] | None) -> dict[str, Any] | None:

@@ -29,6 +29,7 @@ from typing import Any
 
 from hybrix.compiler.cache_dir import cache_dir
 from hybrix.ir import HybrixError
+from hybrix.runtime.native import register_library, target_names
 
 __all__ = [
     "CONV_TARGET",
@@ -38,12 +39,16 @@ __all__ = [
     "depthwise_conv2d_nhwc",
     "disabled",
     "is_disabled",
+    "library_path",
     "maxpool2d_nhwc",
     "pack_conv_weight",
     "panel_width",
+    "registered_targets",
+    "target",
     "unavailable",
 ]
 
+# the kernels' exported symbols; `target(symbol)` is the FFI target registered for each
 CONV_TARGET = "hybrix_conv2d_nhwc"
 DEPTHWISE_TARGET = "hybrix_dwconv2d_nhwc"
 MAXPOOL_TARGET = "hybrix_maxpool2d_nhwc"
@@ -120,21 +125,6 @@ def _build(compiler: str, include: str, path: Path, flags: Sequence[str] = _FLAG
         temp.unlink(missing_ok=True)
 
 
-def _register(library: ctypes.CDLL, target: str = CONV_TARGET, symbol: str = CONV_TARGET) -> None:
-    """Register the library's function `symbol` as the FFI target `target` (CPU)."""
-    import jax
-
-    function = getattr(library, symbol)
-    if hasattr(jax.ffi, "pycapsule"):
-        capsule = jax.ffi.pycapsule(function)
-    else:
-        new = ctypes.pythonapi.PyCapsule_New
-        new.restype = ctypes.py_object
-        new.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
-        capsule = new(ctypes.cast(function, ctypes.c_void_p).value, None, None)
-    jax.ffi.register_ffi_target(target, capsule, platform="cpu", api_version=1)
-
-
 def _load() -> None:
     compiler = _compiler()
     if compiler is None:
@@ -145,14 +135,36 @@ def _load() -> None:
     path = _library_path(compiler, include)
     if not path.exists():
         _build(compiler, include, path)
+    digest = path.stem.split("-", 1)[1]
+    targets = target_names(digest)
     try:
-        library = ctypes.CDLL(str(path))
+        library = register_library(path, targets)
     except OSError as e:
         raise NativeBuildError(f"cannot load {path}: {e}") from None
-    _register(library)
-    _register(library, DEPTHWISE_TARGET, DEPTHWISE_TARGET)
-    _register(library, MAXPOOL_TARGET, MAXPOOL_TARGET)
-    _STATE["library"] = library
+    _STATE.update(library=library, path=path, targets={v: k for k, v in targets.items()})
+
+
+def target(symbol: str) -> str:
+    """The FFI target name this process registered for a kernel (`CONV_TARGET`, ...)."""
+    reason = unavailable()
+    if reason:
+        raise NativeBuildError(reason)
+    return _STATE["targets"][symbol]
+
+
+def library_path() -> Path:
+    """The loaded kernel library (a bundle's precompiled executable carries it)."""
+    reason = unavailable()
+    if reason:
+        raise NativeBuildError(reason)
+    return _STATE["path"]
+
+
+def registered_targets() -> dict[str, str]:
+    """FFI target name -> kernel symbol, as this process registered them ({} without)."""
+    if unavailable():
+        return {}
+    return {name: symbol for symbol, name in _STATE["targets"].items()}
 
 
 def unavailable() -> str | None:
@@ -222,7 +234,7 @@ def conv2d_nhwc(
     out: Sequence[int],
     relu: bool = False,
     filters: int | None = None,
-    target: str = CONV_TARGET,
+    target: str | None = None,
 ) -> Any:
     """The native convolution of NHWC `data` (a jax array or tracer), output NHWC.
 
@@ -230,7 +242,8 @@ def conv2d_nhwc(
     `taps` ((start, stop) per axis) are used. Or packed by `pack_conv_weight` (rank 3, for
     these taps): then `filters` gives O. low: zero padding before each spatial axis
     (negative crops); out: output (OH, OW). bias: (O,) or None. relu: max(0, .) fused.
-    target: the FFI target to call (tests register builds for other CPUs under other names).
+    target: the FFI target to call (default: this process's; tests register builds for other
+    CPUs under other names).
     """
     import jax
     import jax.numpy as jnp
@@ -265,7 +278,8 @@ def conv2d_nhwc(
     params = [wlayout, th0, tw0, th1 - th0, tw1 - tw0, *stride, *dilate, *low]
     params += [int(relu), _max_threads()]
     result = jax.ShapeDtypeStruct((data.shape[0], *out, filters), data.dtype)
-    call = jax.ffi.ffi_call(target, result, vmap_method="sequential")
+    name = target or _STATE["targets"][CONV_TARGET]
+    call = jax.ffi.ffi_call(name, result, vmap_method="sequential")
     return call(data, weight, bias, conv=np.asarray(params, np.int64))
 
 
@@ -279,7 +293,7 @@ def depthwise_conv2d_nhwc(
     low: Sequence[int],
     out: Sequence[int],
     relu: bool = False,
-    target: str = DEPTHWISE_TARGET,
+    target: str | None = None,
 ) -> Any:
     """The native depthwise convolution (one filter per channel) of NHWC `data`, output NHWC.
 
@@ -313,7 +327,8 @@ def depthwise_conv2d_nhwc(
         )
     params = [*weight.shape[1:], *stride, *dilate, *low, int(relu), _max_threads()]
     result = jax.ShapeDtypeStruct((data.shape[0], *out, channels), data.dtype)
-    call = jax.ffi.ffi_call(target, result, vmap_method="sequential")
+    name = target or _STATE["targets"][DEPTHWISE_TARGET]
+    call = jax.ffi.ffi_call(name, result, vmap_method="sequential")
     return call(data, weight, bias, dw=np.asarray(params, np.int64))
 
 
@@ -324,7 +339,7 @@ def maxpool2d_nhwc(
     stride: Sequence[int],
     low: Sequence[int],
     out: Sequence[int],
-    target: str = MAXPOOL_TARGET,
+    target: str | None = None,
 ) -> Any:
     """The native max pooling of NHWC `data`, output NHWC (N, *out, C). low: padding before
     each spatial axis (>= 0); windows skip padding, and one of padding only gives the lowest
@@ -342,5 +357,6 @@ def maxpool2d_nhwc(
         )
     params = [*kernel, *stride, *low, _max_threads()]
     result = jax.ShapeDtypeStruct((data.shape[0], *out, data.shape[-1]), data.dtype)
-    call = jax.ffi.ffi_call(target, result, vmap_method="sequential")
+    name = target or _STATE["targets"][MAXPOOL_TARGET]
+    call = jax.ffi.ffi_call(name, result, vmap_method="sequential")
     return call(data, pool=np.asarray(params, np.int64))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -16,6 +18,7 @@ from hybrix.compiler.jx import jax_namespace
 from hybrix.compiler.strategies import Case, candidates, strategy_named
 from hybrix.compiler.strategies.native import native_conv, native_conv_relu
 from hybrix.ir import HybrixError, get_op
+from hybrix.runtime.errors import PlatformMismatchError
 
 pytestmark = pytest.mark.skipif(native.unavailable() is not None, reason=str(native.unavailable()))
 RTOL, ATOL = 1e-4, 1e-4
@@ -186,7 +189,9 @@ def test_bad_calls_name_the_op_and_expected_shape():
     with pytest.raises(HybrixError, match=r"same C.*weight \(4, 3, 3, 7\)"):
         native.conv2d_nhwc(x, jnp.zeros((4, 3, 3, 7), jnp.float32), None, **kwargs)
     # the kernel checks too: a direct FFI call with mismatched channels is an error, no crash
-    call = jax.ffi.ffi_call(native.CONV_TARGET, jax.ShapeDtypeStruct((1, 3, 3, 4), jnp.float32))
+    call = jax.ffi.ffi_call(
+        native.target(native.CONV_TARGET), jax.ShapeDtypeStruct((1, 3, 3, 4), jnp.float32)
+    )
     params = np.array([0, 0, 0, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0], np.int64)
     with pytest.raises(Exception, match="hybrix native Convolution: data has 8 channels"):
         call(x, jnp.zeros((4, 3, 3, 7), jnp.float32), jnp.zeros(4, jnp.float32), conv=params)
@@ -290,13 +295,12 @@ def test_whole_resnet18_with_native_forced_equals_naive():
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
 
 
-def test_bundle_programs_never_hold_the_native_call(monkeypatch, tmp_path):
+def _conv_bundle(monkeypatch, tmp_path):
+    """A one-Convolution bundle built with the default chooser forced to pick native."""
     from hybrix.compiler import autotune
     from hybrix.compiler.bundle import build_bundle
     from hybrix.ir import parse
 
-    # NOTE: the default chooser forced to pick native wherever it fits: the bundle's export
-    # and precompile must still lower without it (compiler/native.disabled)
     monkeypatch.setattr(autotune, "strategy_chooser", lambda mode=None: _forced_native)
     graph = parse(
         "graph g(%x: f32[1,6,6,8], %w: f32[16,3,3,8]) {\n"
@@ -308,31 +312,64 @@ def test_bundle_programs_never_hold_the_native_call(monkeypatch, tmp_path):
     data = rng.standard_normal((1, 6, 6, 8)).astype(np.float32)
     path = tmp_path / "conv.hxb"
     build_bundle(graph, {"w": weight}, path)
-    with zipfile.ZipFile(path) as bundle:
-        assert not any(native.CONV_TARGET.encode() in bundle.read(n) for n in bundle.namelist())
-    np.save(tmp_path / "data.npy", data)
-    out, data_path = tmp_path / "out.npy", tmp_path / "data.npy"
-    code = (
-        "import numpy as np, hybrix.runtime as rt\n"
-        f"s = rt.load({str(path)!r}, executor='precompiled')\n"
-        f"np.save({str(out)!r}, s.run([np.load({str(data_path)!r})])[0])\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, result.stderr
     attrs = get_op("Convolution").check_attrs(
         {"kernel": (3, 3), "num_filter": 16, "pad": (1, 1), "no_bias": True, "layout": "NHWC"}
     )
-    want = _run(get_op("Convolution").lower_fn, [data, weight], attrs)
+    return path, data, _run(get_op("Convolution").lower_fn, [data, weight], attrs)
+
+
+def test_bundles_keep_stablehlo_portable_and_ship_the_kernels_with_the_executable(
+    monkeypatch, tmp_path
+):
+    path, data, want = _conv_bundle(monkeypatch, tmp_path)
+    with zipfile.ZipFile(path) as bundle:
+        manifest = json.loads(bundle.read("manifest.json"))
+        (entry,) = manifest["executables"]
+        library = entry["native"]
+        assert library["member"] in bundle.namelist()
+        assert set(library["targets"].values()) >= {native.CONV_TARGET}
+        assert library["cpu_flags"]
+        # the StableHLO runs anywhere: it never calls the kernels
+        stablehlo = [n for n in bundle.namelist() if n.startswith("stablehlo/")]
+        assert stablehlo
+        assert not any(native.CONV_TARGET.encode() in bundle.read(n) for n in stablehlo)
+        assert native.CONV_TARGET.encode() in bundle.read(entry["member"])
+    # a fresh process, a fresh cache dir, no `import jax`: the bundle's library is registered
+    np.save(tmp_path / "data.npy", data)
+    out, data_path = tmp_path / "out.npy", tmp_path / "data.npy"
+    code = (
+        "import sys, numpy as np, hybrix.runtime as rt\n"
+        f"s = rt.load({str(path)!r}, executor='precompiled')\n"
+        f"np.save({str(out)!r}, s.run([np.load({str(data_path)!r})])[0])\n"
+        "assert 'jax' not in sys.modules\n"
+    )
+    env = {**os.environ, "HYBRIX_CACHE_DIR": str(tmp_path / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stderr
     np.testing.assert_allclose(np.load(out), want, rtol=RTOL, atol=ATOL)
+
+
+def test_a_cpu_without_the_kernels_flags_runs_the_stablehlo(monkeypatch, tmp_path):
+    from hybrix import runtime
+    from hybrix.runtime import native as runtime_native
+
+    path, data, want = _conv_bundle(monkeypatch, tmp_path)
+    monkeypatch.setattr(runtime_native, "cpu_flags", lambda: ["sse2"])
+    session = runtime.load(path, executor="auto")
+    np.testing.assert_allclose(session.run([data])[0], want, rtol=RTOL, atol=ATOL)
+    assert session.last_executor == "stablehlo"
+    with pytest.raises(PlatformMismatchError):
+        runtime.load(path, executor="precompiled").run([data])
 
 
 @pytest.mark.parametrize("march", ["x86-64-v3", "x86-64"])
 def test_avx2_and_generic_builds_match(march, tmp_path):
     """The same sources built for AVX2 (ymm tiles) and for plain x86-64 (no wide vectors)."""
-    import ctypes
     import platform
+
+    from hybrix.runtime.native import register_library
 
     if platform.machine() not in ("x86_64", "AMD64"):
         pytest.skip("x86-64 builds only")
@@ -340,7 +377,7 @@ def test_avx2_and_generic_builds_match(march, tmp_path):
     flags = [f if f != "-march=native" else f"-march={march}" for f in native._FLAGS]
     native._build(native._compiler(), jax.ffi.include_dir(), path, flags)
     target = f"hybrix_conv2d_nhwc_test_{march.replace('-', '_')}"
-    native._register(ctypes.CDLL(str(path)), target)
+    register_library(path, {target: native.CONV_TARGET, f"{target}_dw": native.DEPTHWISE_TARGET})
     rng = np.random.default_rng(5)
     for channels, filters, kernel, stride in [(3, 17, 7, 2), (20, 100, 3, 1), (64, 40, 1, 1)]:
         x = jnp.asarray(rng.standard_normal((2, 9, 8, channels)), jnp.float32)
@@ -355,7 +392,6 @@ def test_avx2_and_generic_builds_match(march, tmp_path):
             x, w, (stride,) * 2, [(pad, pad)] * 2, dimension_numbers=("NHWC", "OHWI", "NHWC")
         )
         np.testing.assert_allclose(got, want + b, rtol=RTOL, atol=ATOL)
-    native._register(ctypes.CDLL(str(path)), f"{target}_dw", native.DEPTHWISE_TARGET)
     for channels, kernel, stride in [(17, 3, 1), (40, 3, 2), (20, 5, 1)]:
         x = jnp.asarray(rng.standard_normal((2, 9, 8, channels)), jnp.float32)
         w = jnp.asarray(rng.standard_normal((channels, kernel, kernel)), jnp.float32)
@@ -467,7 +503,9 @@ def test_depthwise_fits_and_bad_calls_say_why():
     geometry = {"stride": (1, 1), "dilate": (1, 1), "low": (1, 1), "out": (5, 5)}
     with pytest.raises(HybrixError, match=r"native depthwise.*weight \(C, KH, KW\)"):
         native.depthwise_conv2d_nhwc(x, jnp.zeros((7, 3, 3), jnp.float32), None, **geometry)
-    call = jax.ffi.ffi_call(native.DEPTHWISE_TARGET, jax.ShapeDtypeStruct(x.shape, jnp.float32))
+    call = jax.ffi.ffi_call(
+        native.target(native.DEPTHWISE_TARGET), jax.ShapeDtypeStruct(x.shape, jnp.float32)
+    )
     params = np.array([3, 3, 1, 1, 1, 1, 1, 1, 0, 0], np.int64)
     with pytest.raises(Exception, match="hybrix native depthwise Convolution: data has 8"):
         call(x, jnp.zeros((8, 3, 2), jnp.float32), jnp.zeros(8, jnp.float32), dw=params)
@@ -595,7 +633,9 @@ def test_native_max_pooling_bad_calls_are_named():
     x = jnp.zeros((1, 4, 4, 8), jnp.float32)
     with pytest.raises(HybrixError, match=r"Pooling \(native\): expected data \(N, H, W, C\)"):
         native.maxpool2d_nhwc(x[0], kernel=(2, 2), stride=(2, 2), low=(0, 0), out=(2, 2))
-    call = jax.ffi.ffi_call(native.MAXPOOL_TARGET, jax.ShapeDtypeStruct((1, 2, 2, 4), jnp.float32))
+    call = jax.ffi.ffi_call(
+        native.target(native.MAXPOOL_TARGET), jax.ShapeDtypeStruct((1, 2, 2, 4), jnp.float32)
+    )
     params = np.array([2, 2, 2, 2, 0, 0, 0], np.int64)
     with pytest.raises(Exception, match=r"hybrix native Pooling: expected output \(1, OH, OW, 8\)"):
         call(x, pool=params)
