@@ -14,8 +14,16 @@ import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-__all__ = ["cpu_flags", "library_file", "missing_cpu_flags", "register_library", "target_names"]
+__all__ = [
+    "cpu_flags",
+    "library_file",
+    "missing_cpu_flags",
+    "register_library",
+    "target_names",
+    "usable",
+]
 
 SYMBOLS = ("hybrix_conv2d_nhwc", "hybrix_dwconv2d_nhwc", "hybrix_maxpool2d_nhwc")
 _LOADED: dict[str, ctypes.CDLL] = {}  # path -> library, kept alive while targets are in use
@@ -83,3 +91,13 @@ def missing_cpu_flags(needed: list[str]) -> list[str]:
     """The flags of `needed` this CPU lacks (all of them when it cannot tell)."""
     have = set(cpu_flags())
     return [flag for flag in needed if flag not in have]
+
+
+def usable(library: Mapping[str, Any] | None) -> bool:
+    """Whether an executable needing `library` (a manifest's "native" entry; None: none) may
+    run here: this CPU has the flags it was built for, and HYBRIX_NATIVE is not off."""
+    if library is None:
+        return True
+    if os.environ.get("HYBRIX_NATIVE", "1").lower() in ("0", "off", "false", "no"):
+        return False
+    return not missing_cpu_flags(list(library.get("cpu_flags", [])))

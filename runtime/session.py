@@ -147,7 +147,7 @@ class Session:
                 entry["jaxlib"] == version
                 and entry["bindings"] == key
                 and (entry["platform"] == "cpu" or entry["platform"] in xla.machine_platforms())
-                and not native.missing_cpu_flags(entry.get("native", {}).get("cpu_flags", []))
+                and native.usable(entry.get("native"))
             ):
                 return dict(entry)
         return None

@@ -362,6 +362,11 @@ def test_a_cpu_without_the_kernels_flags_runs_the_stablehlo(monkeypatch, tmp_pat
     assert session.last_executor == "stablehlo"
     with pytest.raises(PlatformMismatchError):
         runtime.load(path, executor="precompiled").run([data])
+    monkeypatch.undo()
+    monkeypatch.setenv("HYBRIX_NATIVE", "0")  # turned off: the same, on a capable CPU
+    session = runtime.load(path, executor="auto")
+    np.testing.assert_allclose(session.run([data])[0], want, rtol=RTOL, atol=ATOL)
+    assert session.last_executor == "stablehlo"
 
 
 @pytest.mark.parametrize("march", ["x86-64-v3", "x86-64"])
