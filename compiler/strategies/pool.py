@@ -1,8 +1,11 @@
-"""Pooling strategies: max/sum/avg windows as strided slices + elementwise max or add.
+"""Pooling strategies: max/sum/avg windows as strided slices + elementwise max or add, and
+hybrix's native max pooling kernel (NHWC).
 
 XLA's CPU reduce_window (and its gradient, a select-and-scatter for max) is slow next to
-a handful of strided slices combined elementwise, which XLA fuses into one loop.
-MXNet pads max pooling with the lowest finite value, so this does too.
+a handful of strided slices combined elementwise, which XLA fuses into one loop; the native
+kernel also skips XLA's padded copy of the input. Both max poolings send each window's
+gradient to its first max, with masks. MXNet pads max pooling with the lowest finite value,
+so these do too.
 """
 
 from __future__ import annotations
