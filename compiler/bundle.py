@@ -9,6 +9,7 @@ bundle's inputs then its parameters (every constant of the optimized graph, in o
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -211,9 +212,8 @@ def _program(graph: Graph, portable: bool = True) -> Callable[..., list]:
     run = lower_graph(graph)
 
     def program(*args: Any) -> list:
-        if not portable:
-            return run([], *args)
-        with native_disabled():  # NOTE: portable programs must not need hybrix's FFI targets
+        # NOTE: portable programs must not need hybrix's FFI targets
+        with native_disabled() if portable else contextlib.nullcontext():
             return run([], *args)
 
     program.__name__ = graph.name or "main"

@@ -15,7 +15,8 @@ from hybrix.ir.signature import check_inputs
 
 __all__ = ["CompiledGraph", "cache_info", "clear_cache", "compile_graph"]
 
-_JITTED: dict[tuple[str, bool], Any] = {}
+_JITTED: dict[tuple, Any] = {}
+_PREPARE: dict[tuple, Any] = {}  # Prepack.packs -> its jitted packing
 _STATS = {"hits": 0, "misses": 0}
 
 
@@ -68,7 +69,7 @@ def compile_graph(
     import jax
 
     from hybrix.compiler.autotune import strategy_chooser
-    from hybrix.compiler.prepack import plan_prepack, prepack_chooser, prepare
+    from hybrix.compiler.prepack import plan_prepack, prepack_chooser
 
     chooser = strategy_chooser(train=train)
     prepack = not train if prepack is None else prepack
@@ -81,7 +82,20 @@ def compile_graph(
         jitted = _JITTED[key] = jax.jit(lower_graph(graph, lowering))
     else:
         _STATS["hits"] += 1
-    return CompiledGraph(graph, jitted, jax.jit(prepare(plan)) if plan else None)
+    return CompiledGraph(graph, jitted, _prepare_program(plan) if plan else None)
+
+
+def _prepare_program(plan: Any) -> Any:
+    """The jitted packing of `plan`'s constants, one per distinct plan (graphs sharing a
+    program share it too)."""
+    import jax
+
+    from hybrix.compiler.prepack import prepare
+
+    jitted = _PREPARE.get(plan.packs)
+    if jitted is None:
+        jitted = _PREPARE[plan.packs] = jax.jit(prepare(plan))
+    return jitted
 
 
 def cache_info() -> dict[str, int]:
@@ -90,4 +104,5 @@ def cache_info() -> dict[str, int]:
 
 def clear_cache() -> None:
     _JITTED.clear()
+    _PREPARE.clear()
     _STATS.update(hits=0, misses=0)

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hybrix.runtime.native import cache_dir
+
 __all__ = [
     "DEFAULT_MIN_COMPILE_SECONDS",
     "cache_dir",
@@ -38,14 +40,6 @@ __all__ = [
 DEFAULT_MIN_COMPILE_SECONDS = 0.2
 
 _ENABLED: dict[str, str] = {}
-
-
-def cache_dir(*parts: str) -> Path:
-    """The cache directory (or a subdirectory of it); created on first use."""
-    root = os.environ.get("HYBRIX_CACHE_DIR") or os.path.join("~", ".cache", "hybrix")
-    path = Path(root).expanduser().joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _cpu_model() -> str:

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "cache_dir",
     "cpu_flags",
     "library_file",
     "missing_cpu_flags",
     "register_library",
     "target_names",
+    "turned_off",
     "usable",
 ]
 
@@ -35,13 +37,24 @@ def target_names(digest: str) -> dict[str, str]:
     return {f"{symbol}_{digest}": symbol for symbol in SYMBOLS}
 
 
+def cache_dir(*parts: str) -> Path:
+    """hybrix's cache directory (`HYBRIX_CACHE_DIR`, default ~/.cache/hybrix) or a
+    subdirectory of it; created on first use. compiler.cache_dir re-exports it."""
+    root = os.environ.get("HYBRIX_CACHE_DIR") or os.path.join("~", ".cache", "hybrix")
+    path = Path(root).expanduser().joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def turned_off() -> bool:
+    """Whether `HYBRIX_NATIVE` turns the native kernels off (0, off, false, no)."""
+    return os.environ.get("HYBRIX_NATIVE", "1").lower() in ("0", "off", "false", "no")
+
+
 def library_file(data: bytes) -> Path:
     """A file holding `data` (a library shipped in a bundle), named by its hash, under
-    `$HYBRIX_CACHE_DIR/native` (default ~/.cache/hybrix); written atomically once."""
-    root = os.environ.get("HYBRIX_CACHE_DIR") or os.path.join("~", ".cache", "hybrix")
-    folder = Path(root).expanduser() / "native"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"bundled-{hashlib.sha256(data).hexdigest()[:20]}.so"
+    `cache_dir("native")`; written atomically once."""
+    path = cache_dir("native") / f"bundled-{hashlib.sha256(data).hexdigest()[:20]}.so"
     if not path.exists():
         temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         temp.write_bytes(data)
@@ -98,6 +111,6 @@ def usable(library: Mapping[str, Any] | None) -> bool:
     run here: this CPU has the flags it was built for, and HYBRIX_NATIVE is not off."""
     if library is None:
         return True
-    if os.environ.get("HYBRIX_NATIVE", "1").lower() in ("0", "off", "false", "no"):
+    if turned_off():
         return False
     return not missing_cpu_flags(list(library.get("cpu_flags", [])))

@@ -4,8 +4,8 @@ The C sources (conv.c: dense convolution; dwconv.c: depthwise; pool.c: max pooli
 common.h: what they share) are compiled on first use with the system C compiler
 (`cc`/`gcc`, `-O3 -march=native`) into one library in `cache_dir("native")`, named by a
 hash of the sources, compiler version, flags, jax's FFI header and the CPU, written
-atomically; then loaded with ctypes and
-registered with `jax.ffi.register_ffi_target` (platform "cpu", api_version 1).
+atomically; then loaded and its targets registered by runtime/native.py (platform "cpu",
+api_version 1, names suffixed with that hash), which also loads a bundle's copy.
 `HYBRIX_NATIVE=0` turns the kernels off; `unavailable()` says why they cannot be used.
 Each call splits its work over XLA's intra-op thread pool (the FFI ThreadPool API);
 `HYBRIX_NATIVE_THREADS=N` caps that, read when a program is traced.
@@ -29,7 +29,7 @@ from typing import Any
 
 from hybrix.compiler.cache_dir import cache_dir
 from hybrix.ir import HybrixError
-from hybrix.runtime.native import register_library, target_names
+from hybrix.runtime.native import register_library, target_names, turned_off
 
 __all__ = [
     "CONV_TARGET",
@@ -173,7 +173,7 @@ def unavailable() -> str | None:
     Builds on the first call of the process (about 1 s; cached on disk after that).
     HYBRIX_NATIVE=0 is read on every call, so a test can switch them off.
     """
-    if os.environ.get("HYBRIX_NATIVE", "1").lower() in ("0", "off", "false", "no"):
+    if turned_off():
         return "native kernels unavailable: HYBRIX_NATIVE=0"
     with _LOCK:
         if not _STATE["done"]:

@@ -72,6 +72,15 @@ static int64_t pool_threads(const XLA_FFI_Api *api, XLA_FFI_ExecutionContext *ct
   return threads;
 }
 
+/* The threads a call uses (the caller counts as one): the pool's, at most `max_threads` when
+ * that is positive (HYBRIX_NATIVE_THREADS). */
+static int64_t call_workers(const XLA_FFI_Api *api, XLA_FFI_ExecutionContext *ctx,
+                            int64_t max_threads) {
+  int64_t threads = pool_threads(api, ctx);
+  int64_t workers = threads > 0 ? threads : 1;
+  return max_threads > 0 && workers > max_threads ? max_threads : workers;
+}
+
 static void parallel_for(const XLA_FFI_Api *api, XLA_FFI_ExecutionContext *ctx, int64_t helpers,
                          int64_t total, void (*fn)(void *, int64_t), void *arg) {
   if (helpers > total - 1) helpers = total - 1;
@@ -182,6 +191,20 @@ static XLA_FFI_Error *metadata(XLA_FFI_CallFrame *frame) {
   ext->metadata->api_version = (XLA_FFI_Api_Version){XLA_FFI_Api_Version_STRUCT_SIZE, NULL,
                                                      XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR};
   ext->metadata->traits = 0;
+  return NULL;
+}
+
+/* Every kernel's entry starts here: checks the frame, answers XLA's metadata query (the API
+ * version) and the stages before execution; *execute is set when the kernel runs now. */
+static XLA_FFI_Error *begin_call(XLA_FFI_CallFrame *frame, int *execute) {
+  const XLA_FFI_Api *api = frame->api;
+  *execute = 0;
+  if (frame->struct_size < XLA_FFI_CallFrame_STRUCT_SIZE)
+    FAIL("unexpected XLA_FFI_CallFrame size %zu (expected at least %zu); check installed "
+         "software versions", frame->struct_size, (size_t)XLA_FFI_CallFrame_STRUCT_SIZE);
+  if (frame->extension_start && frame->extension_start->type == XLA_FFI_Extension_Metadata)
+    return metadata(frame);
+  *execute = frame->stage == XLA_FFI_ExecutionStage_EXECUTE; /* nothing to prepare */
   return NULL;
 }
 

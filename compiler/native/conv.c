@@ -360,14 +360,11 @@ static XLA_FFI_Error *decode(XLA_FFI_CallFrame *frame, conv_t *p) {
 
 XLA_FFI_Error *hybrix_conv2d_nhwc(XLA_FFI_CallFrame *frame) {
   const XLA_FFI_Api *api = frame->api;
-  if (frame->struct_size < XLA_FFI_CallFrame_STRUCT_SIZE)
-    FAIL("unexpected XLA_FFI_CallFrame size %zu (expected at least %zu); check installed "
-         "software versions", frame->struct_size, (size_t)XLA_FFI_CallFrame_STRUCT_SIZE);
-  if (frame->extension_start && frame->extension_start->type == XLA_FFI_Extension_Metadata)
-    return metadata(frame);
-  if (frame->stage != XLA_FFI_ExecutionStage_EXECUTE) return NULL; /* nothing to prepare */
+  int execute;
+  XLA_FFI_Error *error = begin_call(frame, &execute);
+  if (error || !execute) return error;
   conv_t p;
-  XLA_FFI_Error *error = decode(frame, &p);
+  error = decode(frame, &p);
   if (error) return error;
   p.m = p.n * p.oh * p.ow;
   if (p.m == 0 || p.o == 0) return NULL;
@@ -380,9 +377,7 @@ XLA_FFI_Error *hybrix_conv2d_nhwc(XLA_FFI_CallFrame *frame) {
   p.panels = (p.o + p.nr - 1) / p.nr;
   p.mblocks = (p.m + p.mr - 1) / p.mr;
   int64_t padded_o = p.panels * p.nr;
-  int64_t threads = pool_threads(api, frame->ctx);
-  int64_t workers = threads > 0 ? threads : 1;
-  if (p.max_threads > 0 && workers > p.max_threads) workers = p.max_threads;
+  int64_t workers = call_workers(api, frame->ctx, p.max_threads);
   /* NOTE: with a few panels per thread, each thread packs its own panels (panel mode);
    * with fewer, all threads share one packed weight and split the output pixels */
   int panel_mode = p.panels >= 2 * workers, prepacked = p.wlayout == 2;

@@ -194,14 +194,11 @@ static void interior(dw_t *p) {
 
 XLA_FFI_Error *hybrix_dwconv2d_nhwc(XLA_FFI_CallFrame *frame) {
   const XLA_FFI_Api *api = frame->api;
-  if (frame->struct_size < XLA_FFI_CallFrame_STRUCT_SIZE)
-    FAIL("unexpected XLA_FFI_CallFrame size %zu (expected at least %zu); check installed "
-         "software versions", frame->struct_size, (size_t)XLA_FFI_CallFrame_STRUCT_SIZE);
-  if (frame->extension_start && frame->extension_start->type == XLA_FFI_Extension_Metadata)
-    return metadata(frame);
-  if (frame->stage != XLA_FFI_ExecutionStage_EXECUTE) return NULL;
+  int execute;
+  XLA_FFI_Error *error = begin_call(frame, &execute);
+  if (error || !execute) return error;
   dw_t p;
-  XLA_FFI_Error *error = decode(frame, &p);
+  error = decode(frame, &p);
   if (error) return error;
   int64_t rows = p.n * p.oh, taps = p.kh * p.kw;
   if (rows == 0 || p.ow == 0 || p.c == 0) return NULL;
@@ -226,9 +223,7 @@ XLA_FFI_Error *hybrix_dwconv2d_nhwc(XLA_FFI_CallFrame *frame) {
     for (int64_t ci = p.c; ci < p.cpad; ci++) p.packed[t * p.cpad + ci] = 0.0f;
   memcpy(p.bias_padded, p.bias, p.c * sizeof(float));
   interior(&p);
-  int64_t threads = pool_threads(api, frame->ctx);
-  int64_t workers = threads > 0 ? threads : 1;
-  if (p.max_threads > 0 && workers > p.max_threads) workers = p.max_threads;
+  int64_t workers = call_workers(api, frame->ctx, p.max_threads);
   /* NOTE: few output rows (7x7 maps at batch 1) leave threads idle: rows are then split by
    * channel too, for about 4 chunks per thread */
   p.parts = (4 * workers + rows - 1) / rows;

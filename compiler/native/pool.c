@@ -94,21 +94,16 @@ static XLA_FFI_Error *decode(XLA_FFI_CallFrame *frame, pool_t *p, int64_t *max_t
 
 XLA_FFI_Error *hybrix_maxpool2d_nhwc(XLA_FFI_CallFrame *frame) {
   const XLA_FFI_Api *api = frame->api;
-  if (frame->struct_size < XLA_FFI_CallFrame_STRUCT_SIZE)
-    FAIL("unexpected XLA_FFI_CallFrame size %zu (expected at least %zu); check installed "
-         "software versions", frame->struct_size, (size_t)XLA_FFI_CallFrame_STRUCT_SIZE);
-  if (frame->extension_start && frame->extension_start->type == XLA_FFI_Extension_Metadata)
-    return metadata(frame);
-  if (frame->stage != XLA_FFI_ExecutionStage_EXECUTE) return NULL;
+  int execute;
+  XLA_FFI_Error *error = begin_call(frame, &execute);
+  if (error || !execute) return error;
   pool_t p;
   int64_t max_threads;
-  XLA_FFI_Error *error = decode(frame, &p, &max_threads);
+  error = decode(frame, &p, &max_threads);
   if (error) return error;
   int64_t rows = p.n * p.oh;
   if (rows == 0 || p.ow == 0 || p.c == 0) return NULL;
-  int64_t threads = pool_threads(api, frame->ctx);
-  int64_t workers = threads > 0 ? threads : 1;
-  if (max_threads > 0 && workers > max_threads) workers = max_threads;
+  int64_t workers = call_workers(api, frame->ctx, max_threads);
   parallel_for(api, frame->ctx, workers - 1, rows, pool_row, &p);
   return NULL;
 }

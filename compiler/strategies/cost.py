@@ -66,7 +66,8 @@ def _deconv(strategy: str, case: Case) -> float:
     """XLA's transposed convolution (of the stride-dilated input) against the native phases,
     measured alone on CPU: XLA ran 47-210 GFLOP/s of useful work with fewer than 128 input or
     output channels and ~260-325 with more; the phases 170-350, after rearranging the weight
-    on every call (three passes over it: 512@7 -> 256 at batch 1 ran 3x slower for it)."""
+    on every call (three passes over it: 512@7 -> 256 at batch 1 ran ~2x slower for it;
+    bench/train_ops.py has three of these shapes)."""
     if case.target != "cpu":
         return 1.0 if strategy == "xla" else 2.0
     data, weight = case.shapes[0], case.shapes[1]

@@ -280,8 +280,8 @@ NATIVE_STRATEGIES = [
             native_conv,
             _fits,
             "hybrix's indirect-GEMM CPU kernel (XLA FFI custom call), bias fused",
-            # NOTE: its dW (and dX at stride 1) run on the kernel too: on LeNet's conv2 fwd
-            # 2.8 -> 0.7 ms, dW 2.8 -> 0.7, dX 2.6 -> 1.8 against XLA's conv
+            # NOTE: its dW (and dX at stride 1) run on the kernel too: LeNet's conv2 forward
+            # + backward 6.6 -> 3.3 ms against XLA's conv (bench/train_ops.py)
             trains=True,
         )
     ),

@@ -264,23 +264,10 @@ def _forced_native(node, args):
     return native_conv if strategy_named("Convolution", "native").fits(case) is None else None
 
 
-def _small_resnet():
-    import hybrix
-    from hybrix import autograd, models
-    from hybrix.compiler.pipelines import optimize
-
-    net = models.get_model("resnet18_v1", classes=10)
-    net.initialize()
-    data = np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32)
-    with autograd.predict_mode():
-        graph = hybrix.trace(net, hybrix.nd.array(data))
-    return optimize(graph, "O2", inference=True), data
-
-
-def test_whole_resnet18_with_native_forced_equals_naive():
+def test_whole_resnet18_with_native_forced_equals_naive(small_resnet):
     from hybrix.compiler.lower import lower_graph
 
-    graph, data = _small_resnet()
+    graph, data = small_resnet
     constants = [jnp.asarray(v.const) for v in graph.constants]
     uses = []
 

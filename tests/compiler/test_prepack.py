@@ -87,21 +87,8 @@ def test_packed_weight_of_the_wrong_shape_is_named():
         )
 
 
-def _small_resnet():
-    import hybrix
-    from hybrix import autograd, models
-    from hybrix.compiler.pipelines import optimize
-
-    net = models.get_model("resnet18_v1", classes=10)
-    net.initialize()
-    data = np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32)
-    with autograd.predict_mode():
-        graph = hybrix.trace(net, hybrix.nd.array(data))
-    return optimize(graph, "O2", inference=True), data
-
-
-def test_compiled_resnet18_packs_every_conv_weight_once_and_equals_naive():
-    graph, data = _small_resnet()
+def test_compiled_resnet18_packs_every_conv_weight_once_and_equals_naive(small_resnet):
+    graph, data = small_resnet
     plan = plan_prepack(graph, "cpu")
     convs = [n for n in graph.nodes if n.op == "Convolution"]
     fused = [n for n in graph.nodes if n.op == "_fused" and "Convolution" in str(n.attrs["graph"])]

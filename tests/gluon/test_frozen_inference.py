@@ -44,6 +44,13 @@ def builds(monkeypatch):
     return count
 
 
+def _train_step(net, trainer, x, label):
+    with autograd.record():
+        loss = gluon.loss.SoftmaxCrossEntropyLoss()(net(x), label)
+    loss.backward()
+    trainer.step(x.shape[0])
+
+
 def _entry(net):
     """The program of predict-mode calls (keys start with the training flag)."""
     (entry,) = [entry for key, entry in net._cached.items() if not key[0]]
@@ -67,11 +74,7 @@ def test_a_trainer_step_or_set_data_is_seen_at_once(rng, builds):
     label = nd.array(rng.integers(0, 4, 2))
     for _ in range(3):
         net(x)
-    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.5})
-    with autograd.record():
-        loss = gluon.loss.SoftmaxCrossEntropyLoss()(net(x), label)
-    loss.backward()
-    trainer.step(2)
+    _train_step(net, gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.5}), x, label)
     after_step = net(x).asnumpy()
     assert _entry(net).frozen.compiled is None, "the old frozen program was dropped"
     dense = net[-1]
@@ -90,10 +93,7 @@ def test_alternating_training_and_prediction_never_builds(rng, builds):
     label = nd.array(rng.integers(0, 4, 2))
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
     for _ in range(4):
-        with autograd.record():
-            loss = gluon.loss.SoftmaxCrossEntropyLoss()(net(x), label)
-        loss.backward()
-        trainer.step(2)
+        _train_step(net, trainer, x, label)
         net(x)
     assert not builds
 
