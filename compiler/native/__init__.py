@@ -1,11 +1,12 @@
 """Native CPU kernels called by XLA as typed FFI custom calls: build, load, register, call.
 
 The C sources (conv.c: dense convolution; dwconv.c: depthwise; pool.c: max pooling;
-common.h: what they share) are compiled on first use with the system C compiler
-(`cc`/`gcc`, `-O3 -march=native`) into one library in `cache_dir("native")`, named by a
-hash of the sources, compiler version, flags, jax's FFI header and the CPU, written
-atomically; then loaded and its targets registered by runtime/native.py (platform "cpu",
-api_version 1, names suffixed with that hash), which also loads a bundle's copy.
+rnn.c: the fused RNN op; common.h: what they share) are compiled on first use with the
+system C compiler (`cc`/`gcc`, `-O3 -march=native`) into one library in
+`cache_dir("native")`, named by a hash of the sources, compiler version, flags, jax's FFI
+header and the CPU, written atomically; then loaded and its targets registered by
+runtime/native.py (platform "cpu", api_version 1, names suffixed with that hash), which also
+loads a bundle's copy.
 `HYBRIX_NATIVE=0` turns the kernels off; `unavailable()` says why they cannot be used.
 Each call splits its work over XLA's intra-op thread pool (the FFI ThreadPool API);
 `HYBRIX_NATIVE_THREADS=N` caps that, read when a program is traced.
@@ -35,6 +36,8 @@ __all__ = [
     "CONV_TARGET",
     "DEPTHWISE_TARGET",
     "MAXPOOL_TARGET",
+    "RNN_MODES",
+    "RNN_TARGET",
     "conv2d_nhwc",
     "depthwise_conv2d_nhwc",
     "disabled",
@@ -44,6 +47,7 @@ __all__ = [
     "pack_conv_weight",
     "panel_width",
     "registered_targets",
+    "rnn",
     "target",
     "unavailable",
 ]
@@ -52,8 +56,10 @@ __all__ = [
 CONV_TARGET = "hybrix_conv2d_nhwc"
 DEPTHWISE_TARGET = "hybrix_dwconv2d_nhwc"
 MAXPOOL_TARGET = "hybrix_maxpool2d_nhwc"
+RNN_TARGET = "hybrix_rnn"
+RNN_MODES = ("rnn_relu", "rnn_tanh", "lstm", "gru")  # rnn.c's mode numbers
 _HERE = Path(__file__).parent
-_SOURCES = (_HERE / "conv.c", _HERE / "dwconv.c", _HERE / "pool.c")
+_SOURCES = (_HERE / "conv.c", _HERE / "dwconv.c", _HERE / "pool.c", _HERE / "rnn.c")
 _HEADERS = (_HERE / "common.h",)
 _FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=gnu11", "-fno-strict-aliasing")
 _LOCK = threading.Lock()
@@ -360,3 +366,45 @@ def maxpool2d_nhwc(
     name = target or _STATE["targets"][MAXPOOL_TARGET]
     call = jax.ffi.ffi_call(name, result, vmap_method="sequential")
     return call(data, pool=np.asarray(params, np.int64))
+
+
+def rnn(
+    data: Any,
+    parameters: Any,
+    state: Any,
+    cell: Any = None,
+    *,
+    mode: str,
+    hidden: int,
+    layers: int,
+    bidirectional: bool,
+    target: str | None = None,
+) -> tuple[Any, ...]:
+    """The native fused RNN (MXNet's RNN op without clipping or sequence lengths).
+
+    data (T, N, C), parameters: the op's flat vector, state (and `cell` for lstm) (L*D, N, H).
+    Returns (output (T, N, D*H), final state) and, for lstm, the final cell.
+    """
+    import jax
+    import numpy as np
+
+    reason = unavailable()
+    if reason:
+        raise NativeBuildError(reason)
+    if mode not in RNN_MODES or (cell is None) == (mode == "lstm"):
+        raise HybrixError(
+            f"RNN (native): expected a mode of {RNN_MODES} with a cell state for lstm only; "
+            f"got mode {mode!r} {'with' if cell is not None else 'without'} a cell state"
+        )
+    directions = 2 if bidirectional else 1
+    params = [RNN_MODES.index(mode), hidden, layers, directions, _max_threads()]
+    steps, batch = data.shape[0], data.shape[1]
+    states = jax.ShapeDtypeStruct((layers * directions, batch, hidden), data.dtype)
+    results = [jax.ShapeDtypeStruct((steps, batch, directions * hidden), data.dtype), states]
+    inputs = [data, parameters, state]
+    if cell is not None:
+        results.append(states)
+        inputs.append(cell)
+    name = target or _STATE["targets"][RNN_TARGET]
+    call = jax.ffi.ffi_call(name, results, vmap_method="sequential")
+    return tuple(call(*inputs, rnn=np.asarray(params, np.int64)))

@@ -144,6 +144,25 @@ static XLA_FFI_Error *fail(const XLA_FFI_Api *api, XLA_FFI_Error_Code code, cons
     return fail(api, XLA_FFI_Error_Code_INVALID_ARGUMENT, msg_);          \
   } while (0)
 
+/* The int64 array attribute `attr` of `count` values: its data goes to *params. */
+static XLA_FFI_Error *int64_attr(XLA_FFI_CallFrame *frame, const char *attr, int64_t count,
+                                 const int64_t **params) {
+  const XLA_FFI_Api *api = frame->api;
+  const XLA_FFI_Array *found = NULL;
+  size_t len = strlen(attr);
+  for (int64_t i = 0; i < frame->attrs.size; i++) {
+    const XLA_FFI_ByteSpan *name = frame->attrs.names[i];
+    if (name->len == len && memcmp(name->ptr, attr, len) == 0) {
+      if (frame->attrs.types[i] != XLA_FFI_AttrType_ARRAY) FAIL("attribute %s is not an array", attr);
+      found = (const XLA_FFI_Array *)frame->attrs.attrs[i];
+    }
+  }
+  if (!found || found->dtype != XLA_FFI_DataType_S64 || found->size != count)
+    FAIL("expected an int64 array attribute %s of %lld values", attr, (long long)count);
+  *params = found->data;
+  return NULL;
+}
+
 /* The frame a kernel takes: `args` float32 buffers (the convolutions: data, weight, bias;
  * pooling: data), one float32 result and one int64 array attribute `attr` of `count` values,
  * whose data goes to *params. */
@@ -157,24 +176,12 @@ static XLA_FFI_Error *decode_frame_of(XLA_FFI_CallFrame *frame, int64_t args, co
   for (int i = 0; i < args; i++)
     if (frame->args.types[i] != XLA_FFI_ArgType_BUFFER) FAIL("argument %d is not a buffer", i);
   if (frame->rets.types[0] != XLA_FFI_RetType_BUFFER) FAIL("the result is not a buffer");
-  const XLA_FFI_Array *found = NULL;
-  size_t len = strlen(attr);
-  for (int64_t i = 0; i < frame->attrs.size; i++) {
-    const XLA_FFI_ByteSpan *name = frame->attrs.names[i];
-    if (name->len == len && memcmp(name->ptr, attr, len) == 0) {
-      if (frame->attrs.types[i] != XLA_FFI_AttrType_ARRAY) FAIL("attribute %s is not an array", attr);
-      found = (const XLA_FFI_Array *)frame->attrs.attrs[i];
-    }
-  }
-  if (!found || found->dtype != XLA_FFI_DataType_S64 || found->size != count)
-    FAIL("expected an int64 array attribute %s of %lld values", attr, (long long)count);
   for (int i = 0; i < args; i++)
     if (((const XLA_FFI_Buffer *)frame->args.args[i])->dtype != XLA_FFI_DataType_F32)
       FAIL("expected float32 inputs and output");
   if (((const XLA_FFI_Buffer *)frame->rets.rets[0])->dtype != XLA_FFI_DataType_F32)
     FAIL("expected float32 inputs and output");
-  *params = found->data;
-  return NULL;
+  return int64_attr(frame, attr, count, params);
 }
 
 static XLA_FFI_Error *decode_frame(XLA_FFI_CallFrame *frame, const char *attr, int64_t count,

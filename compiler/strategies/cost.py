@@ -46,6 +46,14 @@ CPU_RATES = {
     "memory": 8e9,  # bytes/s of a copy or elementwise pass (read + write)
     "call": 2e-6,  # a fixed cost per op (loop setup, fusion boundary)
     "loop_step": 0.7e-6,  # one XLA while-loop iteration (the fixtures' LSTM: 43.8 vs 40.4 us)
+    # NOTE: an RNN step in XLA is two small dots and a fusion, each a thunk with a fixed cost;
+    # alone (jitted strategy, best of runs): LSTM T5 N2 C8 H32 14 us unrolled, 32 as a loop;
+    # T20 N16 C64 H128 0.60 ms unrolled (~100 GFLOP/s)
+    "rnn_step": 2e-6,
+    "rnn": 100e9,  # FLOP/s of XLA's RNN dots on 2 threads
+    # NOTE: hybrix's RNN kernel (compiler/native/rnn.c) is one thread and one call: 12 us on
+    # the LSTM above (5 of them XLA's call), 1.3 ms on T20 N16 C64 H128 (~48 GFLOP/s)
+    "native_rnn": 45e9,
 }
 
 
@@ -154,11 +162,18 @@ def _pool(strategy: str, case: Case) -> float:
 
 
 def _rnn(strategy: str, case: Case) -> float:
+    """XLA's steps each cost a few thunks plus their dots; the native kernel runs the whole op
+    on one thread. Every weight is used once per step and batch row: 2 FLOPs each."""
+    if case.target != "cpu":
+        return 1.0 if strategy != "native" else 2.0
     attrs = case.attrs
-    loops = (
-        case.shapes[0][0] * attrs.get("num_layers", 1) * (2 if attrs.get("bidirectional") else 1)
-    )
-    work = _bytes(prod(case.shapes[0]) + prod(case.shapes[1]), case) + CPU_RATES["call"]
+    steps, batch = case.shapes[0][0], case.shapes[0][1]
+    directions = 2 if attrs.get("bidirectional") else 1
+    loops = steps * attrs.get("num_layers", 1) * directions
+    flops = 2 * steps * batch * prod(case.shapes[1])
+    if strategy == "native":
+        return flops / CPU_RATES["native_rnn"] + CPU_RATES["call"]
+    work = flops / CPU_RATES["rnn"] + loops * CPU_RATES["rnn_step"] + CPU_RATES["call"]
     if strategy == "unrolled":
         return work
     return work + loops * CPU_RATES["loop_step"]

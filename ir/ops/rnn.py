@@ -20,7 +20,7 @@ from hybrix.ir.ops._infer import normalize_axis, same_dtype
 from hybrix.ir.ops._schema import Attr, defop
 from hybrix.ir.types import Dim, TensorType, dim_mul
 
-__all__ = ["RNN", "rnn_param_concat"]
+__all__ = ["RNN", "rnn_param_concat", "split_inputs"]
 
 MODES = ("rnn_relu", "rnn_tanh", "lstm", "gru")
 GATES = {"rnn_relu": 1, "rnn_tanh": 1, "lstm": 4, "gru": 3}
@@ -83,7 +83,7 @@ def _check_clip(attrs: Mapping[str, Any]) -> None:
         raise AttrError(f"lstm_state_clip_max {high} is below lstm_state_clip_min {low}")
 
 
-def _split_inputs(rest: tuple[Any, ...], attrs: Mapping[str, Any]) -> tuple[Any, Any]:
+def split_inputs(rest: tuple[Any, ...], attrs: Mapping[str, Any]) -> tuple[Any, Any]:
     """(state_cell, sequence_length) from the inputs after `state`, as MXNet orders them.
 
     NOTE: MXNet's input list depends on the mode: without lstm, sequence_length is the
@@ -166,7 +166,7 @@ def _rnn_infer(
     data: TensorType, parameters: TensorType, state: TensorType, *rest: TensorType, **attrs: Any
 ) -> tuple[TensorType, ...]:
     _check_supported(attrs)
-    state_cell, length = _split_inputs(rest, attrs)
+    state_cell, length = split_inputs(rest, attrs)
     if data.rank != 3:
         raise ShapeError(f"data should be (T, N, C) (layout TNC), got shape {tuple(data.shape)}")
     dtype = same_dtype(*[t for t in (data, parameters, state, state_cell) if t is not None])
@@ -277,7 +277,7 @@ def _rnn_ref(
     data: np.ndarray, parameters: np.ndarray, state: np.ndarray, *rest: np.ndarray, **attrs: Any
 ) -> Any:
     _check_supported(attrs, "RNN: ")
-    state_cell, length = _split_inputs(rest, attrs)
+    state_cell, length = split_inputs(rest, attrs)
     steps, batch, input_size = data.shape
     steps_valid = np.full(batch, steps) if length is None else np.asarray(length).astype(np.int64)
     directions = 2 if attrs["bidirectional"] else 1
@@ -389,7 +389,7 @@ def _rnn_lower(jx: Any, data: Any, parameters: Any, state: Any, *rest: Any, **at
 def _rnn_forward(
     jx: Any, data: Any, parameters: Any, state: Any, *rest: Any, attrs: Mapping
 ) -> Any:
-    state_cell, length = _split_inputs(rest, attrs)
+    state_cell, length = split_inputs(rest, attrs)
     mask = _jx_mask(jx, length, data.shape[0])
     directions = 2 if attrs["bidirectional"] else 1
     weights = _unpack(parameters, attrs, data.shape[2])
@@ -520,7 +520,7 @@ def _rnn_onnx(o: Any, data: Any, parameters: Any, state: Any, *rest: Any, **attr
             "lstm_state_clip_min/max clip the cell state; ONNX LSTM's clip bounds the "
             "gate inputs, so clipped LSTMs have no ONNX form"
         )
-    state_cell, length = _split_inputs(rest, attrs)
+    state_cell, length = split_inputs(rest, attrs)
     input_size = data.shape[2]
     if not isinstance(input_size, int):
         o.fail(f"an input size {input_size} that is symbolic leaves the packed weights unknown")

@@ -75,11 +75,13 @@ def _rnn_case(steps, layers=1):
 
 
 def test_short_rnn_is_unrolled_and_matches_the_scan():
+    from hybrix.compiler import native
     from hybrix.compiler.jx import jax_namespace
     from hybrix.compiler.strategies import strategy_named
 
     case, attrs, shapes = _rnn_case(5, layers=2)
-    assert autotune.choose(case, "cost").strategy == "unrolled"
+    with native.disabled():  # NOTE: else the native kernel wins this small case
+        assert autotune.choose(case, "cost").strategy == "unrolled"
     long_case = _rnn_case(40)[0]
     reasons = {s.name: why for s, why in autotune.candidates(long_case)}
     assert reasons["unrolled"] == "40 steps x layers x directions is over 32"
