@@ -6,8 +6,11 @@ creation functions, save/load and `nd.random` follow MXNet 1.9's signatures.
 
 import jax
 
+from hybrix.runtime.xla import configure_jax_dispatch
+
 # MXNet has float64 and int64 arrays; creation defaults stay float32 as in MXNet.
 jax.config.update("jax_enable_x64", True)
+configure_jax_dispatch()
 
 import hybrix.ir.ops  # registers every op
 

@@ -6,12 +6,23 @@ executable is deserialized by PJRT, arrays are placed with `batched_device_put`,
 results are copied out of their (row-major, checked at load) device buffers. When jax is
 already imported, or for other platforms, the same executable runs through jax's client.
 StableHLO (jax.export's serialized form) always goes through jax.
+
+CPU programs run on the calling thread (`cpu_dispatch_async()`; `configure_jax_dispatch`
+applies it to jax's client): XLA's asynchronous CPU dispatch hands every program to a worker
+thread, whose wake-up cost 10-25 us per call on these VMs (jax.profiler trace of the fixtures'
+LSTM: the worker started ~25 us after the dispatch, for 10 us of work). Synchronous, the LSTM
+ran 16-17 us against 26-51 and MobileNet 1.0 (b1 224) 3.34-3.37 ms against 3.66-3.79
+(ad-hoc runs of bench/infer.py's hybrix column, jax_cpu_enable_async_dispatch off/on);
+training loses the overlap of Python with the step (LeNet's compiled step 6.6 -> 7.0 ms in
+one run of bench/train_step.py). HYBRIX_CPU_ASYNC=1 (or jax's own
+JAX_CPU_ENABLE_ASYNC_DISPATCH) keeps XLA's asynchronous dispatch.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,7 +32,31 @@ import numpy as np
 from hybrix.ir import DType
 from hybrix.runtime.errors import BundleError, PlatformMismatchError
 
-__all__ = ["PrecompiledProgram", "StableHloProgram", "jaxlib_version", "jax_available"]
+__all__ = [
+    "PrecompiledProgram",
+    "StableHloProgram",
+    "configure_jax_dispatch",
+    "cpu_dispatch_async",
+    "jax_available",
+    "jaxlib_version",
+]
+
+
+def cpu_dispatch_async() -> bool:
+    """Whether CPU programs are dispatched to a worker thread: HYBRIX_CPU_ASYNC=1 (or jax's
+    JAX_CPU_ENABLE_ASYNC_DISPATCH, when set); by default they run on the calling thread."""
+    own = os.environ.get("JAX_CPU_ENABLE_ASYNC_DISPATCH")
+    if own is not None:
+        return own.strip().lower() in ("1", "true", "yes", "on")
+    return os.environ.get("HYBRIX_CPU_ASYNC", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def configure_jax_dispatch() -> None:
+    """Apply `cpu_dispatch_async()` to jax. jax reads it when it creates its CPU client: a
+    process that ran jax before importing hybrix keeps what it had."""
+    import jax
+
+    jax.config.update("jax_cpu_enable_async_dispatch", cpu_dispatch_async())
 
 
 def jaxlib_version() -> str | None:
@@ -178,7 +213,7 @@ def _jaxlib_cpu_client() -> tuple[Any, Any]:
         def _to_xla_hlo_sharding(self, num_dimensions: int) -> Any:
             return xla_client.HloSharding.replicate()
 
-    client = xla_client.make_cpu_client()
+    client = xla_client.make_cpu_client(asynchronous=cpu_dispatch_async())
     return client, Sharding(client.devices()[0])
 
 
