@@ -171,14 +171,14 @@ def measure_row(name: str, runs: int) -> dict[str, Any]:
     graph = load_graph(model, shape)
     row: dict[str, Any] = {}
     ms, first, out = hybrix_ms(graph, data, runs)
-    row["hybrix"], row["hybrix_first_call_s"] = round(ms, 2), round(first, 2)
+    row["hybrix"], row["hybrix_first_call_s"] = round(ms, 4), round(first, 2)
     ms, _ = hybridized_ms(model, data, runs)
-    row["hybridized"] = round(ms, 2)
+    row["hybridized"] = round(ms, 4)
     portable = optimize(copy_graph(graph), "O2", inference=True, layout=False)
     ms, ort_out = ort_ms(portable, data, runs)
-    row["onnxruntime"] = round(ms, 2)
+    row["onnxruntime"] = round(ms, 4)
     ms, naive_out = naive_ms(portable, data, max(3, runs // 4))
-    row["naive jit"] = round(ms, 2)
+    row["naive jit"] = round(ms, 4)
     scale = float(np.abs(naive_out).max()) or 1.0
     # NOTE: the three must agree, or the comparison is meaningless
     row["max_rel_diff"] = round(
@@ -213,7 +213,7 @@ for name, (model, shape) in rows.items():
         start = time.perf_counter()
         net(x).wait_to_read()
         times.append(time.perf_counter() - start)
-    result[name] = round(statistics.median(times) * 1e3, 2)
+    result[name] = round(statistics.median(times) * 1e3, 4)
 print("RESULT " + json.dumps(result))
 """
 
@@ -240,7 +240,7 @@ def mxnet_ms(python: str, names: list[str], runs: int) -> dict[str, float]:
 def print_table(results: dict[str, dict[str, Any]]) -> None:
     print(f"\n{'ms per inference':<22}" + "".join(f"{c:>13}" for c in COLUMNS) + "   best peer")
     for name, row in results.items():
-        cells = [f"{row[c]:>13.2f}" if c in row else f"{'-':>13}" for c in COLUMNS]
+        cells = [f"{row[c]:>13.3f}" if c in row else f"{'-':>13}" for c in COLUMNS]
         peers = {c: row[c] for c in COLUMNS if c in row and c not in OURS}
         best = min(peers, key=peers.__getitem__)
         mark = "hybrix ahead" if row["hybrix"] <= peers[best] else f"{best} ahead"
