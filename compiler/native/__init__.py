@@ -240,6 +240,7 @@ def conv2d_nhwc(
     out: Sequence[int],
     relu: bool = False,
     filters: int | None = None,
+    residual: Any = None,
     target: str | None = None,
 ) -> Any:
     """The native convolution of NHWC `data` (a jax array or tracer), output NHWC.
@@ -247,7 +248,8 @@ def conv2d_nhwc(
     weight: (O, KH, KW, C) when `weight_last`, else (O, C, KH, KW); only the taps in
     `taps` ((start, stop) per axis) are used. Or packed by `pack_conv_weight` (rank 3, for
     these taps): then `filters` gives O. low: zero padding before each spatial axis
-    (negative crops); out: output (OH, OW). bias: (O,) or None. relu: max(0, .) fused.
+    (negative crops); out: output (OH, OW). bias: (O,) or None. residual: None or an array
+    of the output's shape added before `relu` (max(0, .)), all fused.
     target: the FFI target to call (default: this process's; tests register builds for other
     CPUs under other names).
     """
@@ -284,9 +286,15 @@ def conv2d_nhwc(
     params = [wlayout, th0, tw0, th1 - th0, tw1 - tw0, *stride, *dilate, *low]
     params += [int(relu), _max_threads()]
     result = jax.ShapeDtypeStruct((data.shape[0], *out, filters), data.dtype)
+    if residual is not None and tuple(residual.shape) != result.shape:
+        raise HybrixError(
+            f"Convolution (native): expected a residual of the output's shape {result.shape}, "
+            f"got {tuple(residual.shape)}"
+        )
     name = target or _STATE["targets"][CONV_TARGET]
     call = jax.ffi.ffi_call(name, result, vmap_method="sequential")
-    return call(data, weight, bias, conv=np.asarray(params, np.int64))
+    inputs = (data, weight, bias) if residual is None else (data, weight, bias, residual)
+    return call(*inputs, conv=np.asarray(params, np.int64))
 
 
 def depthwise_conv2d_nhwc(

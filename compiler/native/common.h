@@ -6,6 +6,7 @@
 #ifndef HYBRIX_NATIVE_COMMON_H
 #define HYBRIX_NATIVE_COMMON_H
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,7 @@ typedef float vec_u __attribute__((vector_size(VW * 4), aligned(4)));
 typedef int32_t ivec __attribute__((vector_size(VW * 4)));
 
 /* -- parallel for over XLA's intra-op pool ---------------------------------------------- */
+#define SPINS_BEFORE_YIELD 256 /* pause instructions: a few microseconds */
 typedef struct {
   atomic_llong next, done;
   atomic_int refs;
@@ -112,10 +114,17 @@ static void parallel_for(const XLA_FFI_Api *api, XLA_FFI_ExecutionContext *ctx, 
     }
   }
   job_drain(job);
-  while (atomic_load(&job->done) < total) {
+  /* NOTE: only chunks a helper already claimed are left. Spin briefly, then yield: XLA runs
+   * independent thunks at once (a ResNet block's two branches), so callers and helpers can
+   * outnumber the cores, and a spinning caller would hold the core its helper waits for */
+  for (int64_t spins = 0; atomic_load(&job->done) < total; spins++) {
+    if (spins < SPINS_BEFORE_YIELD) {
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause(); /* NOTE: only chunks a helper already claimed are left */
+      __builtin_ia32_pause();
 #endif
+    } else {
+      sched_yield();
+    }
   }
   job_release(job);
 }
@@ -163,16 +172,16 @@ static XLA_FFI_Error *int64_attr(XLA_FFI_CallFrame *frame, const char *attr, int
   return NULL;
 }
 
-/* The frame a kernel takes: `args` float32 buffers (the convolutions: data, weight, bias;
- * pooling: data), one float32 result and one int64 array attribute `attr` of `count` values,
+/* The frame a kernel takes: `args` float32 buffers (the convolutions: data, weight, bias and
+ * maybe a residual; pooling: data), one float32 result and one int64 array attribute `attr` of `count` values,
  * whose data goes to *params. */
 static XLA_FFI_Error *decode_frame_of(XLA_FFI_CallFrame *frame, int64_t args, const char *attr,
                                       int64_t count, const int64_t **params) {
   const XLA_FFI_Api *api = frame->api;
   if (frame->args.size != args || frame->rets.size != 1)
     FAIL("expected %lld arguments (%s) and 1 result, got %lld and %lld", (long long)args,
-         args == 3 ? "data, weight, bias" : "data", (long long)frame->args.size,
-         (long long)frame->rets.size);
+         args == 4 ? "data, weight, bias, residual" : args == 3 ? "data, weight, bias" : "data",
+         (long long)frame->args.size, (long long)frame->rets.size);
   for (int i = 0; i < args; i++)
     if (frame->args.types[i] != XLA_FFI_ArgType_BUFFER) FAIL("argument %d is not a buffer", i);
   if (frame->rets.types[0] != XLA_FFI_RetType_BUFFER) FAIL("the result is not a buffer");
