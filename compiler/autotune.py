@@ -14,19 +14,20 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from hybrix.compiler.cache_dir import cache_dir, enable_default_compilation_cache, machine_id
 from hybrix.compiler.strategies import STRATEGIES, Case, candidates, strategy_named
 from hybrix.compiler.strategies.cost import estimate
-from hybrix.ir import Graph, HybrixError, Node, get_op
+from hybrix.ir import Graph, HybrixError, Node, Value, get_op
 
 __all__ = [
     "MODES",
     "Choice",
     "choose",
+    "ConvGroup",
     "conv_relu_group",
     "describe_lowering",
     "fused_lowering",
@@ -277,45 +278,76 @@ def strategy_chooser(
     return pick
 
 
-# -- fused groups: Convolution -> relu in one native kernel ----------------------------------
+# -- fused groups: Convolution -> (add ->) relu in one native kernel -------------------------
+_ADDS = ("elemwise_add", "broadcast_add")
+
+
 def _is_relu(node: Node) -> bool:
     return node.op == "relu" or (node.op == "Activation" and node.attrs.get("act_type") == "relu")
 
 
-def conv_relu_group(node: Node) -> tuple[list[Node], Node, list[int]] | None:
-    """For a `_fused` node whose body ends Convolution -> relu (fold_activation's conv+relu),
-    after only ops without strategies (the layout pass's transpose into the stem): those
-    nodes, the Convolution, and where each body value is (index into the node's inputs,
-    then into the leading nodes' outputs, in order)."""
+class ConvGroup(NamedTuple):
+    """A `_fused` body the native kernel runs whole. `lead`: ops without strategies before the
+    Convolution (the layout pass's transpose into the stem); `positions`: where each of the
+    conv's inputs is among the body's values (its inputs, then the lead's outputs, in order);
+    `residual`: where the added value is, for Convolution -> add -> relu (else None)."""
+
+    lead: list[Node]
+    conv: Node
+    positions: list[int]
+    residual: int | None
+
+
+def conv_relu_group(node: Node) -> ConvGroup | None:
+    """The group of a `_fused` node whose body ends Convolution -> relu (fold_activation) or
+    Convolution -> add of a same-shaped value -> relu (passes.fold_residual), after only ops
+    without strategies."""
     body = node.attrs.get("graph")
     if not isinstance(body, Graph) or body.constants or len(body.outputs) != 1:
         return None
     nodes = list(body.nodes)
-    if len(nodes) < 2 or nodes[-2].op != "Convolution" or not _is_relu(nodes[-1]):
+    add = nodes[-2] if len(nodes) >= 3 and get_op(nodes[-2].op).name in _ADDS else None
+    ends = nodes[:-2] if add else nodes[:-1]
+    if not ends or ends[-1].op != "Convolution" or not _is_relu(nodes[-1]):
         return None
-    *lead, conv, relu = nodes
-    if relu.inputs[0] is not conv.outputs[0] or body.outputs[0] is not relu.outputs[0]:
+    *lead, conv = ends
+    relu, tail = nodes[-1], conv.outputs[0]
+    if add is not None:
+        other = [v for v in add.inputs if v is not tail]
+        if len(other) != 1 or len(add.inputs) != 2 or other[0].type.shape != tail.type.shape:
+            return None
+        tail = add.outputs[0]
+    if relu.inputs[0] is not tail or body.outputs[0] is not relu.outputs[0]:
         return None
     if any(get_op(n.op).name in STRATEGIES or n.op == "_fused" for n in lead):
         return None
     values = [*body.inputs, *(v for n in lead for v in n.outputs)]
-    return lead, conv, [next(i for i, v in enumerate(values) if v is x) for x in conv.inputs]
+
+    def position(x: Value) -> int | None:
+        return next((i for i, v in enumerate(values) if v is x), None)
+
+    positions = [position(x) for x in conv.inputs]
+    residual = position(other[0]) if add is not None else None
+    if None in positions or (add is not None and residual is None):
+        return None
+    return ConvGroup(lead, conv, positions, residual)  # type: ignore[arg-type]
 
 
 def fused_lowering(
     node: Node, args: Sequence[Any], pick: Callable[[Node, Sequence[Any]], Any]
 ) -> Callable[..., Any] | None:
-    """A lowering of a whole `_fused` ... -> Convolution -> relu group when `pick` chooses a
-    native strategy for its Convolution (the kernel's ReLU flag); None: walk the body."""
+    """A lowering of a whole `_fused` ... -> Convolution (-> add) -> relu group when `pick`
+    chooses a native strategy for its Convolution (the kernel's ReLU flag and residual
+    input); None: walk the body."""
     import jax
 
     from hybrix.compiler.lower import call_lower
-    from hybrix.compiler.strategies.native import RELU_FUSED
+    from hybrix.compiler.strategies.native import RELU_FUSED, native_conv_add_relu
 
     group = conv_relu_group(node)
     if group is None:
         return None
-    lead, conv, positions = group
+    lead, conv, positions, residual = group
     body = node.attrs["graph"]
 
     def values_of(inputs: Sequence[Any]) -> list[Any]:
@@ -328,6 +360,18 @@ def fused_lowering(
     # NOTE: shapes only: the leading nodes are traced again inside the group's lowering
     shapes = jax.eval_shape(lambda *a: values_of(a), *args) if lead else list(args)
     lowering = pick(conv, [shapes[i] for i in positions])
+    if residual is not None:
+        if lowering is not _strategy("native"):
+            return None
+
+        def conv_add_relu(jx: Any, *inputs: Any, **_: Any) -> Any:
+            values = values_of(inputs) if lead else inputs
+            data, weight, *bias = (values[i] for i in positions)
+            return native_conv_add_relu(
+                jx, data, weight, bias[0] if bias else None, values[residual], **conv.attrs
+            )
+
+        return conv_add_relu
     fused = next((f for name, f in RELU_FUSED.items() if lowering is _strategy(name)), None)
     if fused is None:
         return None

@@ -4,10 +4,11 @@ O1 holds the cleanups that keep every value the graph computes (dead code, commo
 subexpressions, algebraic identities, constant folding), repeated to a fixpoint; O2 adds
 elementwise fusion, run once the cleanups have settled. `inference=True` first removes
 inactive Dropout and folds BatchNorm into its producer (parameters must be constants:
-pass `params=` or call passes.freeze_params), and before fusion folds activations into
-their producers; last, `to_target_layout` runs 2-D convolutions and pooling channels-last
-where the target's conv prefers it (CPU: ResNet-18 at batch 1 ran 3.6x faster, see
-bench/infer.py), unless `layout=False`.
+pass `params=` or call passes.freeze_params), before fusion folds activations into their
+producers and after it Convolutions into the add -> relu groups that end residual blocks;
+last, `to_target_layout` runs 2-D convolutions and pooling channels-last where the target's
+conv prefers it (CPU: ResNet-18 at batch 1 ran 3.6x faster, see bench/infer.py), unless
+`layout=False`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from hybrix.passes import (
     fold_activation,
     fold_batchnorm,
     fold_constants,
+    fold_residual,
     freeze_params,
     fuse_elementwise,
     remove_dropout,
@@ -59,7 +61,7 @@ def pipeline(
     late = [p for p in passes if p in _LATE]
     if inference and passes:
         cleanups = [*INFERENCE, *cleanups]
-        late = [fold_activation, *late] if late else late
+        late = [fold_activation, *late, fold_residual] if late else late
     relayout = [to_target_layout, eliminate_dead_code] if inference and passes and layout else []
     return [stage for stage in (cleanups, late, relayout) if stage]
 

@@ -52,14 +52,14 @@ def _native_conv(conv: Node, target: str, mode: str | None) -> tuple | None:
 
 def _weight_slot(node: Node, position: int, target: str, mode: str | None) -> tuple | None:
     """(Convolution node, pack spec) when input `position` of `node` is only a native
-    convolution's weight: the node's own, or that of the conv -> relu group it is."""
+    convolution's weight: the node's own, or that of the conv (-> add) -> relu group it is."""
     if node.op == "Convolution":
         spec = _native_conv(node, target, mode) if position == 1 else None
         return (node, spec) if spec else None
     group = conv_relu_group(node) if node.op == "_fused" else None
     if group is None:
         return None
-    _, conv, positions = group
+    conv, positions = group.conv, group.positions
     body_input: Value = node.attrs["graph"].inputs[position]
     if positions[1] != position or body_input.uses != [(conv, 1)]:
         return None

@@ -11,6 +11,7 @@ from .fold_batchnorm import fold_batchnorm
 from .remove_dropout import remove_dropout
 from .fuse import fuse_elementwise
 from .fold_activation import fold_activation
+from .fold_residual import fold_residual
 from .memory import STRATEGIES, MemoryPlan, check_plan, lifetimes, plan_memory, value_nbytes
 from .inplace import InplaceCandidate, inplace_candidates, offered_pairs
 from .memory_report import MemoryReport, memory_report
@@ -29,6 +30,7 @@ __all__ = [
     "fold_activation",
     "fold_batchnorm",
     "fold_constants",
+    "fold_residual",
     "freeze_params",
     "fuse_elementwise",
     "check_plan",

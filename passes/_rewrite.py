@@ -7,7 +7,15 @@ from typing import Any
 
 from hybrix.ir import Graph, Node, Value, get_op
 
-__all__ = ["consumers", "is_output", "make_node", "remove_dead", "replace_node", "single_use"]
+__all__ = [
+    "consumers",
+    "inline_fused",
+    "is_output",
+    "make_node",
+    "remove_dead",
+    "replace_node",
+    "single_use",
+]
 
 
 def make_node(
@@ -69,3 +77,19 @@ def remove_dead(graph: Graph, node: Node) -> bool:
         return False
     graph.remove(node)
     return True
+
+
+def inline_fused(graph: Graph, fused: Node) -> list[Node]:
+    """Copy a `_fused` node's body into `graph` in its place; returns the copies."""
+    body: Graph = fused.attrs["graph"]
+    mapping = {id(v): outer for v, outer in zip(body.inputs, fused.inputs, strict=True)}
+    copies = []
+    for node in body.nodes:
+        inputs = [mapping[id(v)] for v in node.inputs]
+        copy = make_node(graph, node.op, inputs, node.attrs, fused, node.name)
+        mapping.update({id(v): c for v, c in zip(node.outputs, copy.outputs, strict=True)})
+        copies.append(copy)
+    for old, new in zip(fused.outputs, body.outputs, strict=True):
+        graph.replace_all_uses(old, mapping[id(new)])
+    graph.remove(fused)
+    return copies

@@ -9,7 +9,7 @@ producer whose output has other readers keeps its activation separate.
 from __future__ import annotations
 
 from hybrix.ir import Graph, Node
-from hybrix.passes._rewrite import consumers, is_output, make_node
+from hybrix.passes._rewrite import consumers, inline_fused, is_output
 from hybrix.passes.fuse import build_fused
 from hybrix.passes.manager import graph_pass, note, skip
 
@@ -59,21 +59,5 @@ def _fold(graph: Graph, producer: Node, activation: Node) -> Node:
     if producer.op != "_fused":
         return build_fused(graph, [producer, activation], activation)
     # NOTE: unpack the body back into the graph, then fuse body + activation as one group.
-    body = producer.attrs["graph"]
-    inner = _inline(graph, producer, body)
+    inner = inline_fused(graph, producer)
     return build_fused(graph, [*inner, activation], activation)
-
-
-def _inline(graph: Graph, fused: Node, body: Graph) -> list[Node]:
-    """Copy `body`'s nodes into `graph` in place of `fused`; returns the copies."""
-    mapping = {id(v): outer for v, outer in zip(body.inputs, fused.inputs, strict=True)}
-    copies = []
-    for node in body.nodes:
-        inputs = [mapping[id(v)] for v in node.inputs]
-        copy = make_node(graph, node.op, inputs, node.attrs, fused, node.name)
-        mapping.update({id(v): c for v, c in zip(node.outputs, copy.outputs, strict=True)})
-        copies.append(copy)
-    for old, new in zip(fused.outputs, body.outputs, strict=True):
-        graph.replace_all_uses(old, mapping[id(new)])
-    graph.remove(fused)
-    return copies

@@ -27,15 +27,18 @@ __all__ = [
     "NATIVE_STRATEGIES",
     "RELU_FUSED",
     "native_conv",
+    "native_conv_add_relu",
     "native_conv_relu",
     "native_depthwise",
     "native_depthwise_relu",
 ]
 
 
-def _forward(data: Any, weight: Any, bias: Any, attrs: dict[str, Any], relu: bool) -> Any:
+def _forward(
+    data: Any, weight: Any, bias: Any, attrs: dict[str, Any], relu: bool, residual: Any = None
+) -> Any:
     """The kernel on `data`; `weight` in the op's layout, or packed ahead (rank 3,
-    compiler/prepack)."""
+    compiler/prepack); `residual` (the output's layout) added before the ReLU."""
     import jax.numpy as jnp
 
     packed = weight.ndim == 3
@@ -52,6 +55,8 @@ def _forward(data: Any, weight: Any, bias: Any, attrs: dict[str, Any], relu: boo
         x = jnp.transpose(data, (0, 2, 3, 1))
         w = jnp.transpose(weight[:, :, h0:h1, w0:w1], (0, 2, 3, 1))
         taps = ((0, h1 - h0), (0, w1 - w0))
+    if residual is not None and not geometry.last:
+        residual = jnp.transpose(residual, (0, 2, 3, 1))
     out = native.conv2d_nhwc(
         x,
         w,
@@ -64,6 +69,7 @@ def _forward(data: Any, weight: Any, bias: Any, attrs: dict[str, Any], relu: boo
         out=geometry.out,
         relu=relu,
         filters=geometry.filters,
+        residual=residual,
     )
     return out if geometry.last else jnp.transpose(out, (0, 3, 1, 2))
 
@@ -223,6 +229,37 @@ def native_depthwise_relu(jx: Any, data: Any, weight: Any, bias: Any = None, **a
     """relu(depthwise Convolution(...)) with the ReLU fused into the native kernel."""
     args = _inputs(data, weight, bias)
     return _with_backward(jx, _depthwise_forward, _facet_grads, args, attrs, True)
+
+
+def native_conv_add_relu(
+    jx: Any, data: Any, weight: Any, bias: Any, residual: Any, **attrs: Any
+) -> Any:
+    """relu(Convolution(data, weight, bias) + residual) in the kernel's epilogue (a ResNet
+    block's end: no separate pass over the output). Its gradient is the composition's, by the
+    op's facet (a custom_vjp); none with a weight packed ahead."""
+    import jax
+    import jax.numpy as jnp
+
+    use_bias = bias is not None and not attrs.get("no_bias")
+
+    def run_forward(d: Any, w: Any, r: Any, *b: Any) -> Any:
+        return _forward(d, w, b[0] if use_bias else None, attrs, True, residual=r)
+
+    args = (data, weight, residual) if bias is None else (data, weight, residual, bias)
+    if weight.ndim == 3:
+        return run_forward(*args)
+    facet = get_op("Convolution").lower_fn
+    assert facet is not None
+
+    def composition(d: Any, w: Any, r: Any, *b: Any) -> Any:
+        return jnp.maximum(facet(jx, d, w, *b, **attrs) + r, 0)
+
+    def backward(saved: tuple, head: Any) -> tuple:
+        return tuple(jax.vjp(composition, *saved)[1](head))
+
+    run = jax.custom_vjp(run_forward)
+    run.defvjp(lambda *a: (run_forward(*a), a), backward)
+    return run(*args)
 
 
 # strategy name -> the same lowering with relu applied to its output, fused in the kernel

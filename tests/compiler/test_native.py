@@ -203,6 +203,13 @@ def test_bad_calls_name_the_op_and_expected_shape():
         call(x, weight, bias, other=params)
     with pytest.raises(Exception, match="expected float32 inputs and output"):
         call(x, weight, bias.astype(jnp.int32), conv=params)
+    # a residual must have the output's shape (the wrapper says so, and the kernel too)
+    with pytest.raises(HybrixError, match=r"residual of the output's shape \(1, 3, 3, 4\)"):
+        native.conv2d_nhwc(x, weight, bias, residual=jnp.zeros((1, 3, 3, 5)), **kwargs)
+    with pytest.raises(
+        Exception, match=r"expected a residual of the output's shape \(1, 3, 3, 4\)"
+    ):
+        call(x, weight, bias, jnp.zeros((1, 3, 4, 4), jnp.float32), conv=params)
 
 
 def test_fits_says_why_not():
@@ -574,6 +581,53 @@ def test_fused_hook_walks_groups_it_does_not_match():
         node = next(n for n in graph.nodes if n.op == "_fused" and conv_relu_group(n))
         args = [jnp.zeros(v.type.shape, jnp.float32) for v in node.inputs]
         assert _forced(node, args) is None
+
+
+_CONV_ADD_RELU = (
+    "graph g(%x: f32[2,9,9,16], %w: f32[24,3,3,16], %b: f32[24], %s: f32[2,9,9,24]) {\n"
+    "  %c = Convolution(%x, %w, %b) {kernel=[3, 3], num_filter=24, pad=[1, 1], "
+    'layout="NHWC"} : f32[2,9,9,24]\n'
+    "  %a = elemwise_add(%s, %c) : f32[2,9,9,24]\n"
+    "  %r = relu(%a) : f32[2,9,9,24]\n"
+    "  return %r\n}"
+)
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_conv_add_relu_group_is_one_native_call_with_the_residual(layout):
+    from hybrix.compiler.autotune import conv_relu_group
+    from hybrix.compiler.lower import lower_graph
+    from hybrix.ir import parse
+    from hybrix.passes import fold_residual, fuse_elementwise
+
+    text = _CONV_ADD_RELU
+    if layout == "NCHW":
+        text = text.replace(', layout="NHWC"', "").replace("2,9,9,16", "2,16,9,9")
+        text = text.replace("2,9,9,24", "2,24,9,9").replace("24,3,3,16", "24,16,3,3")
+    graph = parse(text)
+    fuse_elementwise(graph)
+    fold_residual(graph)
+    (node,) = graph.nodes
+    group = conv_relu_group(node)
+    assert group is not None
+    assert group.residual is not None
+    rng = np.random.default_rng(8)
+    args = [jnp.asarray(rng.standard_normal(v.type.shape), jnp.float32) for v in graph.inputs]
+    lowered = jax.jit(lambda *a: lower_graph(graph, _forced)([], *a)).lower(*args)
+    program = lowered.as_text()
+    assert program.count(native.CONV_TARGET) == 1
+    assert "stablehlo.add" not in program, "the residual is added in the kernel"
+    assert "maximum" not in program, "the ReLU runs in the kernel"
+    (got,) = lowered.compile()(*args)
+    (want,) = jax.jit(lambda *a: lower_graph(graph, None)([], *a))(*args)
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+    def grads(choose):
+        loss = lambda *a: (lower_graph(graph, choose)([], *a)[0] ** 2).sum()  # noqa: E731
+        return jax.jit(jax.grad(loss, (0, 1, 2, 3)))(*args)
+
+    for g_got, g_want in zip(grads(_forced), grads(None), strict=True):
+        np.testing.assert_allclose(g_got, g_want, rtol=RTOL, atol=1e-3)
 
 
 def test_mobilenet_with_native_forced_equals_naive():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hybrix.compiler import compile_graph, native
+from hybrix.compiler.autotune import conv_relu_group
 from hybrix.compiler.jx import jax_namespace
 from hybrix.compiler.lower import lower_graph
 from hybrix.compiler.prepack import plan_prepack
@@ -93,6 +94,8 @@ def test_compiled_resnet18_packs_every_conv_weight_once_and_equals_naive(small_r
     convs = [n for n in graph.nodes if n.op == "Convolution"]
     fused = [n for n in graph.nodes if n.op == "_fused" and "Convolution" in str(n.attrs["graph"])]
     assert len(plan.packs) == len(convs) + len(fused) == 20
+    # the eight basic blocks end Convolution -> add -> relu groups (passes.fold_residual)
+    assert sum(conv_relu_group(n).residual is not None for n in fused) == 8
     constants = [jnp.asarray(v.const) for v in graph.constants]
     (want,) = jax.jit(lower_graph(graph, None))(constants, jnp.asarray(data))
     compiled = compile_graph(graph)
@@ -102,6 +105,10 @@ def test_compiled_resnet18_packs_every_conv_weight_once_and_equals_naive(small_r
     # every kernel call takes a packed weight (layout 2); no constant is transposed, only
     # the data (the last argument) into NHWC
     assert program.count("conv = dense<[2, ") == 20
+    assert (
+        len(re.findall(r"custom_call @hybrix_conv2d_nhwc_\w+\(%\w+, %\w+, %\w+, %\w+\)", program))
+        == 8
+    )
     assert re.findall(r"stablehlo.transpose %arg(\d+)", program) == [str(len(constants))]
     # other constants through call_with_constants are packed for that call
     other = [c * 0.5 if c.ndim == 4 else c for c in constants]

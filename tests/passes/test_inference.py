@@ -1,4 +1,5 @@
-"""Inference rewrites: freeze_params, BatchNorm folding, Dropout removal, activation folding."""
+"""Inference rewrites: freeze_params, BatchNorm folding, Dropout removal, activation and
+residual folding."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import pytest
 
 from hybrix.compiler.pipelines import optimize
 from hybrix.ir import GraphError, parse
-from hybrix.passes import fold_activation, fold_batchnorm, freeze_params, remove_dropout
+from hybrix.passes import (
+    fold_activation,
+    fold_batchnorm,
+    fold_residual,
+    freeze_params,
+    fuse_elementwise,
+    remove_dropout,
+)
 from hybrix.tests.passes._helpers import (
     assert_rewrites,
     assert_same_outputs,
@@ -239,3 +247,64 @@ def test_optimize_inference_with_params(rng):
     x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
     freeze_params(reference, params)
     assert_same_outputs(reference, graph, [x], rtol=1e-4)
+
+
+# a residual block's end: relu(conv(x) + shortcut), the shortcut a second convolution
+RESIDUAL = """graph g(%x: f32[2,4,6,6], %w: f32[4,4,3,3], %b: f32[4], %v: f32[4,4,1,1]) {
+  %c = Convolution(%x, %w, %b) {kernel=[3,3], pad=[1,1], num_filter=4}
+  %s = Convolution(%x, %v) {kernel=[1,1], num_filter=4, no_bias=true}
+  %a = broadcast_add(%s, %c)
+  %r = Activation(%a) {act_type="relu"}
+  return %r
+}"""
+
+
+def test_fold_residual_puts_the_convolution_in_the_add_relu_group(rng):
+    graph = parse(RESIDUAL)
+    before = copy(graph)
+    assert run(fuse_elementwise, graph).changed
+    result = run(fold_residual, graph)
+    assert result.changed
+    assert any("folded Convolution s" in change for change in result.changes)
+    fused = [n for n in graph.nodes if n.op == "_fused"]
+    assert len(fused) == 1
+    assert [n.op for n in fused[0].attrs["graph"].nodes] == [
+        "Convolution",
+        "broadcast_add",
+        "Activation",
+    ]
+    # the first addend that qualifies is folded; the other stays outside, read by the group
+    assert [n.op for n in graph.nodes] == ["Convolution", "_fused"]
+    inputs = [rng.standard_normal(v.type.shape).astype(np.float32) for v in before.inputs]
+    assert_same_outputs(before, graph, inputs, 1e-4)
+    assert not run(fold_residual, graph).changed, "a folded group is not folded again"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [  # both conv outputs are read elsewhere too (graph outputs); an addend that broadcasts
+        ("  return %r\n", "  return %r, %c, %s\n", "no addend is a Convolution read only here"),
+        ("%v: f32[4,4,1,1])", "%v: f32[4,4,1,1], %t: f32[1,4,1,1])", "the add broadcasts"),
+    ],
+)
+def test_fold_residual_says_why_not(old, new, expected):
+    text = RESIDUAL.replace(old, new)
+    if "%t" in text:
+        text = text.replace("broadcast_add(%s, %c)", "broadcast_add(%t, %c)")
+    graph = parse(text)
+    run(fuse_elementwise, graph)
+    result = run(fold_residual, graph)
+    assert not result.changed
+    assert any(expected in line for line in result.skipped), result.skipped
+
+
+def test_inference_pipeline_folds_resnet_blocks(rng):
+    graph = parse(RESIDUAL)
+    before = copy(graph)
+    optimize(graph, "O2", inference=True, layout=False)
+    groups = [n for n in graph.nodes if n.op == "_fused"]
+    assert [[m.op for m in n.attrs["graph"].nodes] for n in groups] == [
+        ["Convolution", "broadcast_add", "Activation"]
+    ]
+    inputs = [rng.standard_normal(v.type.shape).astype(np.float32) for v in before.inputs]
+    assert_same_outputs(before, graph, inputs, 1e-4)
