@@ -39,6 +39,7 @@ typedef struct {
   int64_t kh_full, kw_full, th0, tw0, kh, kw, sh, sw, dh, dw, pt, pl;
   int64_t taps, k;  /* kept taps, K = taps * c */
   int wlayout, relu; /* wlayout 0: (O, KH, KW, C); 1: (O, C, KH, KW); 2: packed panels */
+  int pointwise;     /* 1x1 taps, stride 1, no padding, same size: pixel m reads pixel m */
   int64_t max_threads;
   int nv, nr, mr;    /* panel width in vectors and floats, rows per tile */
   int64_t panels, mblocks, group, chunks;
@@ -136,29 +137,31 @@ typedef struct {
 
 static const krange_t WHOLE_K = {0, INT64_MAX, 1, 1};
 
-static inline __attribute__((always_inline)) void tile(const conv_t *p, const float *panel_base,
-                                                       int64_t panel, int64_t mb,
-                                                       const krange_t *kr, const int NV,
-                                                       const int MR) {
-  vec acc[12][NV_MAX]; /* NOTE: fixed sizes; NV, MR are constants once inlined */
-  const int64_t nr = p->nr, o0 = panel * nr;
-  const int64_t cols = p->o - o0 < nr ? p->o - o0 : nr;
-  int64_t m0 = mb * MR;
-  for (int r = 0; r < MR; r++)
-    for (int v = 0; v < NV; v++) acc[r][v] = (vec){0};
-  if (!kr->first) {
-    for (int r = 0; r < MR && m0 + r < p->m; r++) {
-      const float *src = p->out + (m0 + r) * p->o + o0;
-      for (int v = 0; v < NV; v++) {
-        if ((v + 1) * VW <= cols) {
-          acc[r][v] = *(const vec_u *)(src + v * VW);
-        } else {
-          for (int j = 0; v * VW + j < cols; j++) acc[r][v][j] = src[v * VW + j];
-          break;
-        }
-      }
+/* acc[r][v] += sum over i < length of a[r][i] * b[i * nr + v * VW ..] */
+static inline __attribute__((always_inline)) void multiply_add(vec acc[12][NV_MAX],
+                                                               const float *const *a,
+                                                               const float *b, int64_t length,
+                                                               int64_t nr, const int NV,
+                                                               const int MR) {
+#pragma GCC unroll 2
+  for (int64_t ci = 0; ci < length; ci++) {
+    vec bv[NV_MAX];
+    for (int v = 0; v < NV; v++) bv[v] = *(const vec *)(b + ci * nr + v * VW);
+    for (int r = 0; r < MR; r++) {
+      float s = a[r][ci];
+      for (int v = 0; v < NV; v++) acc[r][v] += bv[v] * s;
     }
   }
+}
+
+/* the kernel rows [kr->row0, kr->row1) for any window: each row of the tile finds its input
+ * pixel per tap (a zero row where the tap reads padding) */
+static inline __attribute__((always_inline)) void general_rows(const conv_t *p,
+                                                               const float *panel_base,
+                                                               int64_t m0, const krange_t *kr,
+                                                               vec acc[12][NV_MAX],
+                                                               const int NV, const int MR) {
+  const int64_t nr = p->nr;
   int64_t base[12], ih0[12], iw0[12];
   for (int r = 0; r < MR; r++) {
     int64_t m = m0 + r;
@@ -196,19 +199,18 @@ static inline __attribute__((always_inline)) void tile(const conv_t *p, const fl
                    : p->zero;
       }
       const float *b = panel_base + ((row - kr->row0) * p->kw + piece) * c * nr;
-#pragma GCC unroll 2
-      for (int64_t ci = 0; ci < length; ci++) {
-        vec bv[NV_MAX];
-        for (int v = 0; v < NV; v++) bv[v] = *(const vec *)(b + ci * nr + v * VW);
-        for (int r = 0; r < MR; r++) {
-          float s = a[r][ci];
-          for (int v = 0; v < NV; v++) acc[r][v] += bv[v] * s;
-        }
-      }
+      multiply_add(acc, a, b, length, nr, NV, MR);
     }
   }
-  /* epilogue: bias, residual, optional ReLU (last K block only), store the valid rows and
-   * columns */
+}
+
+/* epilogue: bias, residual, optional ReLU (last K block only), store the valid rows and
+ * columns */
+static inline __attribute__((always_inline)) void store(const conv_t *p, int64_t o0,
+                                                        int64_t cols, int64_t m0,
+                                                        const krange_t *kr,
+                                                        vec acc[12][NV_MAX], const int NV,
+                                                        const int MR) {
   for (int r = 0; r < MR; r++) {
     int64_t m = m0 + r;
     if (m >= p->m) break;
@@ -235,6 +237,38 @@ static inline __attribute__((always_inline)) void tile(const conv_t *p, const fl
   }
 }
 
+static inline __attribute__((always_inline)) void tile(const conv_t *p, const float *panel_base,
+                                                       int64_t panel, int64_t m0,
+                                                       const krange_t *kr, const int NV,
+                                                       const int MR) {
+  vec acc[12][NV_MAX]; /* NOTE: fixed sizes; NV, MR are constants once inlined */
+  const int64_t nr = p->nr, o0 = panel * nr;
+  const int64_t cols = p->o - o0 < nr ? p->o - o0 : nr;
+  for (int r = 0; r < MR; r++)
+    for (int v = 0; v < NV; v++) acc[r][v] = (vec){0};
+  if (!kr->first) {
+    for (int r = 0; r < MR && m0 + r < p->m; r++) {
+      const float *src = p->out + (m0 + r) * p->o + o0;
+      for (int v = 0; v < NV; v++) {
+        if ((v + 1) * VW <= cols) {
+          acc[r][v] = *(const vec_u *)(src + v * VW);
+        } else {
+          for (int j = 0; v * VW + j < cols; j++) acc[r][v][j] = src[v * VW + j];
+          break;
+        }
+      }
+    }
+  }
+  if (p->pointwise) { /* output pixel m reads input pixel m: no index arithmetic */
+    const float *a[12];
+    for (int r = 0; r < MR; r++) a[r] = m0 + r < p->m ? p->x + (m0 + r) * p->c : p->zero;
+    multiply_add(acc, a, panel_base, p->c, nr, NV, MR);
+  } else {
+    general_rows(p, panel_base, m0, kr, acc, NV, MR);
+  }
+  store(p, o0, cols, m0, kr, acc, NV, MR);
+}
+
 #if VW == 16
 #define MR_FOR(nv) ((nv) == 4 ? 6 : (nv) == 3 ? 8 : 12)
 #elif VW == 8
@@ -243,10 +277,24 @@ static inline __attribute__((always_inline)) void tile(const conv_t *p, const fl
 #define MR_FOR(nv) ((nv) == 4 ? 3 : (nv) == 3 ? 4 : 6)
 #endif
 
-#define DEFINE_TILES(nv)                                                   \
+/* NOTE: the last tile of a small image is mostly past its end (7x7 = 49 pixels: eight tiles
+ * of 6 and one of 1 computed as 6); it runs with fewer rows (1, 2 or 4), so the 7x7 layers
+ * of ResNet at batch 1 stop wasting a tenth of their multiply-adds */
+#define DEFINE_TILES(nv)                                                                      \
   static void tiles_##nv(const conv_t *p, const float *panel_base, int64_t panel, int64_t mb0, \
                          int64_t mb1, const krange_t *kr) {                                  \
-    for (int64_t mb = mb0; mb < mb1; mb++) tile(p, panel_base, panel, mb, kr, nv, MR_FOR(nv)); \
+    const int mr = MR_FOR(nv);                                                               \
+    for (int64_t mb = mb0; mb < mb1; mb++) {                                                 \
+      int64_t m0 = mb * mr, rest = p->m - m0;                                                \
+      if (rest >= mr || rest > 4)                                                            \
+        tile(p, panel_base, panel, m0, kr, nv, mr);                                          \
+      else if (rest > 2)                                                                     \
+        tile(p, panel_base, panel, m0, kr, nv, 4);                                           \
+      else if (rest == 2)                                                                    \
+        tile(p, panel_base, panel, m0, kr, nv, 2);                                           \
+      else                                                                                   \
+        tile(p, panel_base, panel, m0, kr, nv, 1);                                           \
+    }                                                                                        \
   }
 DEFINE_TILES(1)
 DEFINE_TILES(2)
@@ -367,6 +415,10 @@ static XLA_FFI_Error *decode(XLA_FFI_CallFrame *frame, conv_t *p) {
          (long long)p->kw_full, (long long)p->sh, (long long)p->sw, (long long)p->dh,
          (long long)p->dw);
   p->oh = y->dims[1], p->ow = y->dims[2];
+  /* NOTE: a tile's index arithmetic (two divisions per row) outweighed short K loops:
+   * MobileNet's 112x112x32 -> 64 1x1 (K = 32) ran ~280 GFLOP/s in the network */
+  p->pointwise = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->pt == 0 &&
+                 p->pl == 0 && p->oh == p->h && p->ow == p->w_in;
   if (y->dims[0] != p->n || y->dims[3] != p->o || p->oh < 0 || p->ow < 0)
     FAIL("expected output (%lld, OH, OW, %lld), got (%lld, %lld, %lld, %lld)", (long long)p->n,
          (long long)p->o, (long long)y->dims[0], (long long)y->dims[1], (long long)y->dims[2],
