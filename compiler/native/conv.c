@@ -163,40 +163,46 @@ static inline __attribute__((always_inline)) void general_rows(const conv_t *p,
                                                                const int NV, const int MR) {
   const int64_t nr = p->nr;
   int64_t base[12], ih0[12], iw0[12];
+  /* the first row's pixel by division, the others by stepping (divisions cost more than a
+   * short K loop's multiply-adds) */
+  int64_t ow = m0 % p->ow, rest = m0 / p->ow;
+  int64_t oh = rest % p->oh, n = rest / p->oh;
   for (int r = 0; r < MR; r++) {
-    int64_t m = m0 + r;
-    if (m >= p->m) { /* past the end: read the zero row, never stored */
+    if (m0 + r >= p->m) { /* past the end: read the zero row, never stored */
       base[r] = -1;
       ih0[r] = iw0[r] = 0;
       continue;
     }
-    int64_t ow = m % p->ow, rest = m / p->ow;
-    int64_t oh = rest % p->oh, n = rest / p->oh;
     base[r] = n * p->h;
     ih0[r] = oh * p->sh - p->pt;
     iw0[r] = ow * p->sw - p->pl;
+    if (++ow == p->ow) {
+      ow = 0;
+      if (++oh == p->oh) oh = 0, n++;
+    }
   }
   const int64_t c = p->c, row1 = kr->row1 < p->kh ? kr->row1 : p->kh;
+  /* NOTE: with dilation 1 along W, one kernel row's taps read KW * C contiguous floats of
+   * NHWC data (and the packed weight is tap-major): one loop of KW * C instead of KW loops
+   * of C when every row of the tile has its whole window row inside the image (rows reading
+   * padding vertically read the zero row, which is long enough); thin-channel stems gain
+   * most. Per row, `start` is the offset of its window's first pixel in image row 0. */
+  int merged = p->dw == 1 && p->kw > 1;
+  int64_t start[12];
+  for (int r = 0; r < MR; r++) {
+    if (base[r] >= 0 && (iw0[r] < 0 || iw0[r] + p->kw > p->w_in)) merged = 0;
+    start[r] = (base[r] * p->w_in + iw0[r]) * c;
+  }
+  int64_t pieces = merged ? 1 : p->kw, length = merged ? p->kw * c : c;
   for (int64_t row = kr->row0; row < row1; row++) {
     int64_t dy = row * p->dh;
-    /* NOTE: with dilation 1 along W, one kernel row's taps read KW * C contiguous floats of
-     * NHWC data (and the packed weight is tap-major): one loop of KW * C instead of KW loops
-     * of C when every row of the tile stays inside the image (thin-channel stems gain most) */
-    int merged = p->dw == 1 && p->kw > 1;
-    for (int r = 0; r < MR && merged; r++) {
-      int64_t ih = ih0[r] + dy;
-      if (base[r] >= 0 && ih >= 0 && ih < p->h)
-        merged = iw0[r] >= 0 && iw0[r] + p->kw <= p->w_in;
-    }
-    int64_t pieces = merged ? 1 : p->kw, length = merged ? p->kw * c : c;
     for (int64_t piece = 0; piece < pieces; piece++) {
       int64_t dx = piece * p->dw;
       const float *a[12];
       for (int r = 0; r < MR; r++) {
         int64_t ih = ih0[r] + dy, iw = iw0[r] + dx;
-        a[r] = (base[r] >= 0 && ih >= 0 && ih < p->h && iw >= 0 && iw < p->w_in)
-                   ? p->x + ((base[r] + ih) * p->w_in + iw) * c
-                   : p->zero;
+        int inside = base[r] >= 0 && ih >= 0 && ih < p->h && (merged || (iw >= 0 && iw < p->w_in));
+        a[r] = inside ? p->x + start[r] + (ih * p->w_in + dx) * c : p->zero;
       }
       const float *b = panel_base + ((row - kr->row0) * p->kw + piece) * c * nr;
       multiply_add(acc, a, b, length, nr, NV, MR);
