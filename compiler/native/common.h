@@ -6,6 +6,7 @@
 #ifndef HYBRIX_NATIVE_COMMON_H
 #define HYBRIX_NATIVE_COMMON_H
 
+#define _GNU_SOURCE /* sched_getcpu */
 #include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -31,19 +32,29 @@ typedef int32_t ivec __attribute__((vector_size(VW * 4)));
 /* -- parallel for over XLA's intra-op pool ---------------------------------------------- */
 #define SPINS_BEFORE_YIELD 256 /* pause instructions: a few microseconds */
 typedef struct {
-  atomic_llong next, done;
+  atomic_ullong ends; /* front << 32 | back: chunks [front, back) are left */
+  atomic_llong done;
   atomic_int refs;
   int64_t total;
   void (*fn)(void *, int64_t);
   void *arg;
 } job_t;
 
+/* Claim chunks until none is left: from the front on even CPUs, from the back on odd ones.
+ * NOTE: consecutive kernels split their outputs alike (chunks are output rows or pixel
+ * ranges), so a core tends to read what it wrote in the layer before, from its own L2 */
 static void job_drain(job_t *job) {
+  int cpu = sched_getcpu();
+  int back = cpu > 0 && (cpu & 1);
+  uint64_t w = atomic_load(&job->ends);
   for (;;) {
-    int64_t i = atomic_fetch_add(&job->next, 1);
-    if (i >= job->total) return;
-    job->fn(job->arg, i);
+    uint64_t front = w >> 32, end = w & 0xffffffffu;
+    if (front >= end) return;
+    uint64_t claimed = back ? w - 1 : w + (1ull << 32);
+    if (!atomic_compare_exchange_weak(&job->ends, &w, claimed)) continue;
+    job->fn(job->arg, (int64_t)(back ? end - 1 : front));
     atomic_fetch_add(&job->done, 1);
+    w = atomic_load(&job->ends);
   }
 }
 
@@ -86,7 +97,7 @@ static int64_t call_workers(const XLA_FFI_Api *api, XLA_FFI_ExecutionContext *ct
 static void parallel_for(const XLA_FFI_Api *api, XLA_FFI_ExecutionContext *ctx, int64_t helpers,
                          int64_t total, void (*fn)(void *, int64_t), void *arg) {
   if (helpers > total - 1) helpers = total - 1;
-  if (helpers <= 0) {
+  if (helpers <= 0 || total >= 0xffffffffLL) {
     for (int64_t i = 0; i < total; i++) fn(arg, i);
     return;
   }
@@ -95,7 +106,7 @@ static void parallel_for(const XLA_FFI_Api *api, XLA_FFI_ExecutionContext *ctx, 
     for (int64_t i = 0; i < total; i++) fn(arg, i);
     return;
   }
-  atomic_init(&job->next, 0);
+  atomic_init(&job->ends, (uint64_t)total);
   atomic_init(&job->done, 0);
   atomic_init(&job->refs, 1);
   job->total = total;
