@@ -28,6 +28,11 @@ def check_inputs(inputs: Sequence[Value], arrays: Sequence[Any], where: str) -> 
 
 
 def _check_one(value: Value, array: Any, bindings: dict[str, int], where: str) -> None:
+    if not (hasattr(array, "dtype") and hasattr(array, "shape")):
+        raise TypeMismatchError(
+            f"{where}: input {value.name} expects an array (with dtype and shape), got "
+            f"{type(array).__name__}"
+        )
     dtype = DType.from_any(array.dtype)
     if dtype != value.dtype:
         raise TypeMismatchError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -71,6 +72,15 @@ def test_wrong_inputs_are_named(rng):
         compiled(np.ones((2, 4), np.int32))
     with pytest.raises(HybrixError, match=r"expected 1 inputs \(x\), got 2"):
         compiled(np.ones((2, 4), np.float32), np.ones((2, 4), np.float32))
+    # a signature accepted once is remembered; the wrong ones are still refused after it
+    compiled(np.ones((2, 4), np.float32))
+    compiled(jnp.ones((2, 4), jnp.float32))
+    with pytest.raises(ShapeError, match=r"input x expects shape \[2,4\], got \[3, 4\]"):
+        compiled(np.ones((3, 4), np.float32))
+    with pytest.raises(TypeMismatchError, match="input x expects dtype float32, got int32"):
+        compiled(np.ones((2, 4), np.int32))
+    with pytest.raises(TypeMismatchError, match=r"input x expects an array .*got list"):
+        compiled([[1.0] * 4] * 2)
 
 
 def test_multi_output_node_lowers(rng):
