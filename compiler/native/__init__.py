@@ -45,6 +45,7 @@ __all__ = [
     "library_path",
     "maxpool2d_nhwc",
     "pack_conv_weight",
+    "pack_rnn_parameters",
     "panel_width",
     "registered_targets",
     "rnn",
@@ -386,12 +387,14 @@ def rnn(
     hidden: int,
     layers: int,
     bidirectional: bool,
+    packed: bool = False,
     target: str | None = None,
 ) -> tuple[Any, ...]:
     """The native fused RNN (MXNet's RNN op without clipping or sequence lengths).
 
-    data (T, N, C), parameters: the op's flat vector, state (and `cell` for lstm) (L*D, N, H).
-    Returns (output (T, N, D*H), final state) and, for lstm, the final cell.
+    data (T, N, C), parameters: the op's flat vector (or `pack_rnn_parameters`' layout when
+    `packed`), state (and `cell` for lstm) (L*D, N, H). Returns (output (T, N, D*H), final
+    state) and, for lstm, the final cell.
     """
     import jax
     import numpy as np
@@ -405,7 +408,7 @@ def rnn(
             f"got mode {mode!r} {'with' if cell is not None else 'without'} a cell state"
         )
     directions = 2 if bidirectional else 1
-    params = [RNN_MODES.index(mode), hidden, layers, directions, _max_threads()]
+    params = [RNN_MODES.index(mode), hidden, layers, directions, _max_threads(), int(packed)]
     steps, batch = data.shape[0], data.shape[1]
     states = jax.ShapeDtypeStruct((layers * directions, batch, hidden), data.dtype)
     results = [jax.ShapeDtypeStruct((steps, batch, directions * hidden), data.dtype), states]
@@ -416,3 +419,25 @@ def rnn(
     name = target or _STATE["targets"][RNN_TARGET]
     call = jax.ffi.ffi_call(name, results, vmap_method="sequential")
     return tuple(call(*inputs, rnn=np.asarray(params, np.int64)))
+
+
+def pack_rnn_parameters(
+    parameters: Any, *, mode: str, hidden: int, layers: int, bidirectional: bool, input_size: int
+) -> Any:
+    """The RNN op's flat parameters as the kernel reads them with `packed`: each layer and
+    direction's W_x (G*H, in) and W_h (G*H, H) transposed in place, the biases unchanged (jax
+    ops; for constant parameters packed once, compiler/prepack)."""
+    import jax.numpy as jnp
+
+    gates = 4 if mode == "lstm" else 3 if mode == "gru" else 1
+    rows, directions = gates * hidden, 2 if bidirectional else 1
+    pieces, offset = [], 0
+    for layer in range(layers):
+        width = input_size if layer == 0 else directions * hidden
+        for _ in range(directions):
+            for size in (width, hidden):
+                block = parameters[offset : offset + rows * size].reshape(rows, size)
+                pieces.append(block.T.reshape(-1))
+                offset += rows * size
+    pieces.append(parameters[offset:])
+    return jnp.concatenate(pieces)

@@ -18,8 +18,11 @@
 #define KERNEL_NAME "RNN"
 #include "common.h"
 
-/* the int64 array attribute `rnn`; R_THREADS: at most this many threads (0: the pool's) */
-enum { R_MODE, R_HIDDEN, R_LAYERS, R_DIRECTIONS, R_THREADS, R_COUNT };
+/* the int64 array attribute `rnn`; R_THREADS: at most this many threads (0: the pool's);
+ * R_PACKED: the weights arrive transposed (W_x^T (in, G*H), W_h^T (H, G*H) per layer and
+ * direction, biases as before: hybrix_rnn_pack's layout, for constant parameters packed
+ * once ahead of the calls) */
+enum { R_MODE, R_HIDDEN, R_LAYERS, R_DIRECTIONS, R_THREADS, R_PACKED, R_COUNT };
 enum { MODE_RELU, MODE_TANH, MODE_LSTM, MODE_GRU };
 
 static const int GATES[] = {1, 1, 4, 3};
@@ -27,7 +30,7 @@ static const int GATES[] = {1, 1, 4, 3};
 #define PROJECT_ROWS 16
 
 typedef struct {
-  int mode;
+  int mode, packed;
   int64_t steps, batch, input, hidden, layers, directions, gates;
   const float *data, *params, *state, *cell;
   float *out, *state_out, *cell_out;
@@ -75,7 +78,7 @@ static void transpose(float *restrict dst, const float *restrict src, int64_t ro
 
 /* one layer and direction's weights: W_x^T (in, G*H), W_h^T (H, G*H) and the biases */
 typedef struct {
-  float *wx_t, *wh_t;
+  const float *wx_t, *wh_t;
   const float *bx, *bh;
   int64_t input;
 } weights_t;
@@ -164,10 +167,11 @@ static XLA_FFI_Error *run(const XLA_FFI_Api *api, XLA_FFI_ExecutionContext *ctx,
   int64_t hs = p->hidden, cols = p->gates * hs, width = p->directions * hs;
   int64_t widest = p->input > width ? p->input : width, rows = p->steps * p->batch;
   int64_t between = p->layers > 1 ? rows * width : 0; /* a layer's output, the next's input */
-  size_t floats = (size_t)((widest + hs) * cols + rows * cols + p->batch * cols + 2 * between);
+  size_t weights = p->packed ? 0 : (size_t)((widest + hs) * cols);
+  size_t floats = weights + (size_t)(rows * cols + p->batch * cols + 2 * between);
   float *scratch = grow(&rnn_scratch, &rnn_floats, floats);
   if (!scratch) FAIL("cannot allocate %zu bytes of scratch", floats * sizeof(float));
-  float *wx_t = scratch, *wh_t = wx_t + widest * cols, *gx = wh_t + hs * cols;
+  float *wx_t = scratch, *wh_t = wx_t + widest * cols, *gx = scratch + weights;
   float *gh = gx + rows * cols, *buffers[2] = {gh + p->batch * cols, gh + p->batch * cols + between};
   size_t state_floats = (size_t)(p->batch * hs);
   memcpy(p->state_out, p->state, p->layers * p->directions * state_floats * sizeof(float));
@@ -184,8 +188,12 @@ static XLA_FFI_Error *run(const XLA_FFI_Api *api, XLA_FFI_ExecutionContext *ctx,
     for (int64_t d = 0; d < p->directions; d++) {
       int64_t index = l * p->directions + d;
       weights_t w = {wx_t, wh_t, bias + 2 * index * cols, bias + (2 * index + 1) * cols, input};
-      transpose(wx_t, weight, cols, input);
-      transpose(wh_t, weight + cols * input, cols, hs);
+      if (p->packed) {
+        w.wx_t = weight, w.wh_t = weight + cols * input;
+      } else {
+        transpose(wx_t, weight, cols, input);
+        transpose(wh_t, weight + cols * input, cols, hs);
+      }
       weight += cols * (input + hs);
       project_t q = {p, &w, x, gx};
       int64_t chunks = (rows + PROJECT_ROWS - 1) / PROJECT_ROWS;
@@ -225,6 +233,7 @@ static XLA_FFI_Error *decode(XLA_FFI_CallFrame *frame, rnn_t *p, int64_t *max_th
   p->mode = (int)q[R_MODE];
   p->hidden = q[R_HIDDEN], p->layers = q[R_LAYERS], p->directions = q[R_DIRECTIONS];
   p->gates = GATES[p->mode];
+  p->packed = q[R_PACKED] != 0;
   *max_threads = q[R_THREADS];
   if (p->hidden < 1 || p->layers < 1 || p->directions < 1 || p->directions > 2)
     FAIL("bad sizes: hidden %lld, layers %lld, directions %lld", (long long)p->hidden,

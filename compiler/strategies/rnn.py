@@ -25,7 +25,7 @@ from hybrix.compiler.strategies._registry import Case, Strategy, register
 from hybrix.ir import get_op
 from hybrix.ir.ops.rnn import split_inputs
 
-__all__ = ["MAX_UNROLL", "RNN_STRATEGIES"]
+__all__ = ["MAX_UNROLL", "RNN_STRATEGIES", "native_rnn", "native_rnn_packed"]
 
 MAX_UNROLL = 32  # steps x layers x directions; beyond it compile time grows for little gain
 
@@ -95,6 +95,25 @@ def native_rnn(jx: Any, data: Any, parameters: Any, state: Any, *rest: Any, **at
     run = jax.custom_vjp(run_forward)
     run.defvjp(forward_saving, backward)
     return run(*args)
+
+
+def native_rnn_packed(
+    jx: Any, data: Any, parameters: Any, state: Any, *rest: Any, **attrs: Any
+) -> Any:
+    """The kernel on parameters packed ahead (compiler/prepack); inference only: no gradient."""
+    cell, _ = split_inputs(rest, attrs)
+    results = native.rnn(
+        data,
+        parameters,
+        state,
+        cell,
+        mode=attrs["mode"],
+        hidden=attrs["state_size"],
+        layers=attrs["num_layers"],
+        bidirectional=attrs["bidirectional"],
+        packed=True,
+    )
+    return _as_op_outputs(*results if cell is not None else (*results, None), attrs)
 
 
 def _fits_native(case: Case) -> str | None:

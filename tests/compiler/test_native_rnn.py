@@ -11,6 +11,7 @@ import pytest
 
 from hybrix.compiler import autotune, native
 from hybrix.compiler.jx import jax_namespace
+from hybrix.compiler.prepack import plan_prepack
 from hybrix.compiler.strategies import strategy_named
 from hybrix.compiler.strategies._registry import Case
 from hybrix.ir import HybrixError, get_op
@@ -109,6 +110,25 @@ def test_native_rnn_gradients_equal_the_facet(name):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["lstm_3layer_bi", "gru_bi", "tanh_bi_2layer", "lstm_one_step"])
+def test_parameters_packed_ahead_give_the_same_result(name):
+    attrs, arrays = _problem(name, seed=3)
+    kwargs = {
+        "mode": attrs["mode"],
+        "hidden": attrs["state_size"],
+        "layers": attrs["num_layers"],
+        "bidirectional": attrs["bidirectional"],
+    }
+    cell = arrays[3] if len(arrays) > 3 else None
+    packed = native.pack_rnn_parameters(arrays[1], input_size=arrays[0].shape[2], **kwargs)
+    assert packed.shape == arrays[1].shape
+    assert not np.allclose(packed, arrays[1]), "the weights are rearranged"
+    want = native.rnn(arrays[0], arrays[1], arrays[2], cell, **kwargs)
+    got = native.rnn(arrays[0], packed, arrays[2], cell, packed=True, **kwargs)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)
+
+
 def test_native_rnn_is_one_custom_call():
     attrs, arrays = _problem("lstm_3layer_bi")
     jx = jax_namespace()
@@ -174,11 +194,14 @@ def test_fixture_lstm_through_compile_graph_matches_mxnet(fixtures_dir):
         f"{prefix}-symbol.json", f"{prefix}-0000.params", input_shapes={"data": io["data"].shape}
     )
     graph = optimize(loaded.graph, "O2", inference=True)
-    text = (
-        compile_graph(graph)
-        ._jitted.lower([jnp.asarray(v.const) for v in graph.constants], io["data"])
-        .as_text()
-    )
-    assert native.target(native.RNN_TARGET) in text
-    out = compile_graph(graph)(jnp.asarray(io["data"]))[0]
+    plan = plan_prepack(graph, "cpu")
+    assert [type(spec).__name__ for _, spec in plan.packs] == ["RnnPack"]
+    compiled = compile_graph(graph)
+    out = compiled(jnp.asarray(io["data"]))[0]
     np.testing.assert_allclose(out, io["output"], rtol=1e-4, atol=1e-5)
+    text = compiled._jitted.lower(compiled._prepared, io["data"]).as_text()
+    assert native.target(native.RNN_TARGET) in text
+    assert "rnn = dense<[2, 32, 1, 1, 0, 1]>" in text, "lstm, 32 units, packed parameters"
+    # the graph's constants through call_with_constants are packed for that call
+    (again,) = compiled.call_with_constants(compiled._constants, jnp.asarray(io["data"]))
+    np.testing.assert_allclose(again, out, rtol=1e-6)
