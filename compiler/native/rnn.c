@@ -70,10 +70,15 @@ static void gemm_acc(float *restrict acc, const float *restrict a, int64_t lda,
   }
 }
 
-/* dst (k, rows) = src (rows, k) transposed */
+/* dst (k, rows) = src (rows, k) transposed, in 32 x 32 blocks (a row at a time, the writes
+ * strode through the whole destination: H=256 LSTM weights took ~2 ms per call) */
 static void transpose(float *restrict dst, const float *restrict src, int64_t rows, int64_t k) {
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t i = 0; i < k; i++) dst[i * rows + r] = src[r * k + i];
+  for (int64_t r0 = 0; r0 < rows; r0 += 32)
+    for (int64_t i0 = 0; i0 < k; i0 += 32) {
+      int64_t r1 = r0 + 32 < rows ? r0 + 32 : rows, i1 = i0 + 32 < k ? i0 + 32 : k;
+      for (int64_t r = r0; r < r1; r++)
+        for (int64_t i = i0; i < i1; i++) dst[i * rows + r] = src[r * k + i];
+    }
 }
 
 /* one layer and direction's weights: W_x^T (in, G*H), W_h^T (H, G*H) and the biases */
