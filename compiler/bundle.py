@@ -206,10 +206,17 @@ def _memory_plans(
     return plans
 
 
-def _program(graph: Graph, portable: bool = True) -> Callable[..., list]:
+def _program(graph: Graph, portable: bool = True, plan: Any = None) -> Callable[..., list]:
     """The graph as a function of its inputs; `portable`: without hybrix's native kernels
-    (StableHLO runs anywhere), else with them (this machine's precompiled executable)."""
-    run = lower_graph(graph)
+    (StableHLO runs anywhere), else with them (this machine's precompiled executable), taking
+    the parameters of `plan` (compiler/prepack, over the parameter inputs) packed."""
+    if plan:
+        from hybrix.compiler.autotune import strategy_chooser
+        from hybrix.compiler.prepack import prepack_chooser
+
+        run = lower_graph(graph, prepack_chooser(strategy_chooser(), plan))
+    else:
+        run = lower_graph(graph)
 
     def program(*args: Any) -> list:
         # NOTE: portable programs must not need hybrix's FFI targets
@@ -323,7 +330,9 @@ def _precompile(
     platform = PLATFORMS.get(jax.default_backend(), jax.default_backend())
     if platform not in platforms:
         return []
-    program = jax.jit(_program(graph, portable=platform != "cpu"))
+    plan = _prepack_plan(graph, num_params, concrete[0]) if platform == "cpu" else None
+    program = jax.jit(_program(graph, portable=platform != "cpu", plan=plan))
+    prepare = _prepare_executable(graph, num_params, plan, members) if plan else None
     entries = []
     for bindings in concrete:
         where = f"graph {graph.name} precompiled for {bindings}"
@@ -331,6 +340,8 @@ def _precompile(
             jax.ShapeDtypeStruct(concrete_shape(v.shape, bindings, where), v.dtype.numpy)
             for v in graph.inputs
         ]
+        if prepare:  # the program takes the parameters as the prepare step leaves them
+            specs[len(specs) - num_params :] = prepare["_specs"]
         with persistent_cache_bypassed():  # NOTE: a cached executable loses its kernels
             compiled = program.lower(*specs).compile()
         executable = compiled.runtime_executable()
@@ -351,8 +362,47 @@ def _precompile(
         native = _native_library(compiled.as_text(), members)
         if native:
             entry["native"] = native
+        if prepare:
+            entry["prepare"] = {k: v for k, v in prepare.items() if not k.startswith("_")}
         entries.append(entry)
     return entries
+
+
+def _prepack_plan(graph: Graph, num_params: int, bindings: Mapping[str, int]) -> Any:
+    """Which parameters the CPU executable takes packed for hybrix's kernels (None: none),
+    strategies chosen at the first binding (the planned nodes take the kernel at every one)."""
+    from hybrix.compiler.native import unavailable
+    from hybrix.compiler.prepack import plan_prepack
+
+    if unavailable():
+        return None
+    params = graph.inputs[len(graph.inputs) - num_params :]
+    return plan_prepack(graph, "cpu", values=params, bindings=bindings) or None
+
+
+def _prepare_executable(
+    graph: Graph, num_params: int, plan: Any, members: dict[str, bytes]
+) -> dict[str, Any]:
+    """The step that packs the planned parameters, precompiled once (the runtime runs it at
+    load, as compile_graph packs its constants once): its member, output dtypes and shapes,
+    and (`_specs`) the shapes the program then takes."""
+    import jax
+    from jaxlib import version
+
+    from hybrix.compiler.prepack import prepare
+
+    params = graph.inputs[len(graph.inputs) - num_params :]
+    specs = [jax.ShapeDtypeStruct(tuple(v.shape), v.dtype.numpy) for v in params]
+    step = jax.jit(lambda *p: prepare(plan)(list(p)))
+    with persistent_cache_bypassed():  # NOTE: an executable from the cache serializes broken
+        compiled = step.lower(*specs).compile()
+    executable = compiled.runtime_executable()
+    member = f"executable/cpu-jaxlib{version.__version__}-prepare.xla"
+    members[member] = bytes(executable.client.serialize_executable(executable))
+    packed = jax.tree_util.tree_leaves(compiled.out_info)
+    outputs = [{"dtype": np.dtype(o.dtype).name, "shape": list(o.shape)} for o in packed]
+    shapes = [jax.ShapeDtypeStruct(o.shape, o.dtype) for o in packed]
+    return {"member": member, "outputs": outputs, "_specs": shapes}
 
 
 def _native_library(text: str, members: dict[str, bytes]) -> dict[str, Any] | None:

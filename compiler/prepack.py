@@ -15,7 +15,7 @@ gradient through them: compile_graph uses it for inference only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,24 +59,32 @@ class Prepack:
         return bool(self.packs)
 
 
-def _chosen_native(node: Node, target: str, mode: str | None) -> bool:
-    shapes = [v.type.shape for v in node.inputs]
-    case = node_case(node, shapes, node.inputs[0].type.dtype, target)
+def _shapes(node: Node, bindings: Mapping[str, int] | None) -> list[tuple]:
+    """The node's input shapes, symbolic dimensions bound where `bindings` has them."""
+    bindings = bindings or {}
+    return [
+        tuple(bindings.get(d, d) if isinstance(d, str) else d for d in v.type.shape)
+        for v in node.inputs
+    ]
+
+
+def _chosen_native(node: Node, target: str, mode: str | None, bindings: Mapping) -> bool:
+    case = node_case(node, _shapes(node, bindings), node.inputs[0].type.dtype, target)
     return case is not None and choose(case, mode).strategy == "native"
 
 
-def _native_conv(conv: Node, target: str, mode: str | None) -> ConvPack | None:
+def _native_conv(conv: Node, target: str, mode: str | None, bindings: Mapping) -> ConvPack | None:
     """How to pack the weight of `conv` when the chooser lowers it with "native"."""
-    if conv.op != "Convolution" or not _chosen_native(conv, target, mode):
+    if conv.op != "Convolution" or not _chosen_native(conv, target, mode, bindings):
         return None
-    shapes = [v.type.shape for v in conv.inputs]
+    shapes = _shapes(conv, bindings)
     geometry = trim_taps(conv_geometry(shapes[0], shapes[1], conv.attrs))
     return ConvPack(geometry.last, geometry.taps)
 
 
-def _native_rnn(node: Node, target: str, mode: str | None) -> RnnPack | None:
+def _native_rnn(node: Node, target: str, mode: str | None, bindings: Mapping) -> RnnPack | None:
     """How to pack the parameters of an RNN node the chooser lowers with "native"."""
-    if get_op(node.op).name != "RNN" or not _chosen_native(node, target, mode):
+    if get_op(node.op).name != "RNN" or not _chosen_native(node, target, mode, bindings):
         return None
     attrs = node.attrs
     size = node.inputs[0].type.shape[2]
@@ -85,15 +93,21 @@ def _native_rnn(node: Node, target: str, mode: str | None) -> RnnPack | None:
     )
 
 
-def _weight_slot(node: Node, position: int, target: str, mode: str | None) -> tuple | None:
+def _weight_slot(
+    node: Node,
+    position: int,
+    target: str,
+    mode: str | None,
+    bindings: Mapping | None = None,
+) -> tuple | None:
     """(node, pack spec) when input `position` of `node` is only a native kernel's weight: a
     Convolution's own or that of the conv (-> add) -> relu group it is, or an RNN's
     parameters."""
     if node.op == "Convolution":
-        spec = _native_conv(node, target, mode) if position == 1 else None
+        spec = _native_conv(node, target, mode, bindings) if position == 1 else None
         return (node, spec) if spec else None
     if get_op(node.op).name == "RNN":
-        spec = _native_rnn(node, target, mode) if position == 1 else None
+        spec = _native_rnn(node, target, mode, bindings) if position == 1 else None
         return (node, spec) if spec else None
     group = conv_relu_group(node) if node.op == "_fused" else None
     if group is None:
@@ -102,17 +116,25 @@ def _weight_slot(node: Node, position: int, target: str, mode: str | None) -> tu
     body_input: Value = node.attrs["graph"].inputs[position]
     if positions[1] != position or body_input.uses != [(conv, 1)]:
         return None
-    spec = _native_conv(conv, target, mode)
+    spec = _native_conv(conv, target, mode, bindings)
     return (conv, spec) if spec else None
 
 
-def plan_prepack(graph: Graph, target: str, mode: str | None = None) -> Prepack:
-    """The constants of `graph` worth packing once, and the convolutions reading them."""
+def plan_prepack(
+    graph: Graph,
+    target: str,
+    mode: str | None = None,
+    values: Sequence[Value] | None = None,
+    bindings: Mapping[str, int] | None = None,
+) -> Prepack:
+    """The constants of `graph` worth packing once, and the nodes reading them. `values`:
+    other values to consider instead (a bundle's parameters, which are graph inputs), indexed
+    in that order; `bindings`: sizes of symbolic dimensions to choose strategies for."""
     if target != "cpu":
         return Prepack((), frozenset())
     packs, nodes = [], set()
-    for index, constant in enumerate(graph.constants):
-        slots = [_weight_slot(node, pos, target, mode) for node, pos in constant.uses]
+    for index, constant in enumerate(graph.constants if values is None else values):
+        slots = [_weight_slot(node, pos, target, mode, bindings) for node, pos in constant.uses]
         if not slots or None in slots:
             continue
         specs = {spec for _, spec in slots}

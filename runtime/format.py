@@ -29,7 +29,7 @@ from hybrix.runtime.errors import (
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MANIFEST", "READERS", "Bundle", "write_bundle"]
 
 FORMAT_NAME = "hybrix-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 PARAMS = "params.bin"
 _ALIGN = 64
@@ -240,5 +240,15 @@ def _read_v1(path: Path, manifest: dict[str, Any], archive: zipfile.ZipFile) -> 
     return Bundle(path, manifest, archive)
 
 
+def _read_v2(path: Path, manifest: dict[str, Any], archive: zipfile.ZipFile) -> Bundle:
+    """Format 2 = 1 + an executable may name a `prepare` executable (its parameters packed
+    for hybrix's kernels, run once at load): a format-1 reader would call it with the
+    parameters as stored."""
+    return _read_v1(path, manifest, archive)
+
+
 # NOTE: one reader per format version, never removed: a later hybrix reads every earlier one.
-READERS: dict[int, Callable[[Path, dict[str, Any], zipfile.ZipFile], Bundle]] = {1: _read_v1}
+READERS: dict[int, Callable[[Path, dict[str, Any], zipfile.ZipFile], Bundle]] = {
+    1: _read_v1,
+    2: _read_v2,
+}

@@ -165,7 +165,12 @@ class Session:
                     f"{self.bundle.path}: cannot load the native kernels of the precompiled "
                     f"executable ({e})"
                 ) from None
-        return xla.PrecompiledProgram(data, entry["platform"], self.params, outputs)
+        prepare = entry.get("prepare")
+        if prepare:  # NOTE: packs the parameters for the kernels, once, at load
+            steps = [(spec["dtype"], spec["shape"]) for spec in prepare["outputs"]]
+            prepare = (self.bundle.read(prepare["member"]), steps)
+        platform = entry["platform"]
+        return xla.PrecompiledProgram(data, platform, self.params, outputs, prepare=prepare)
 
     def _stablehlo_entry(self, bindings: Mapping[str, int] | None) -> dict[str, Any] | None:
         """The StableHLO for the best platform here: shape-polymorphic, or for `bindings`

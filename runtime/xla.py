@@ -89,8 +89,11 @@ class PrecompiledProgram:
         params: Sequence[np.ndarray],
         outputs: Sequence[tuple[str, Sequence[int]]],
         bridge: str = "auto",
+        prepare: tuple[bytes, Sequence[tuple[str, Sequence[int]]]] | None = None,
     ) -> None:
-        """outputs: (dtype name, shape) per result; bridge: "auto", "jaxlib" or "jax"."""
+        """outputs: (dtype name, shape) per result; bridge: "auto", "jaxlib" or "jax";
+        prepare: an executable (and its outputs) mapping the parameters to what this one takes
+        (weights packed for hybrix's kernels), run once here."""
         if bridge == "auto":
             use_jaxlib = platform == "cpu" and "jax" not in sys.modules
             bridge = "jaxlib" if use_jaxlib else "jax"
@@ -99,6 +102,10 @@ class PrecompiledProgram:
         self.bridge.check_layouts(self.executable)
         self.outputs = [(DType.from_any(d).numpy, tuple(s)) for d, s in outputs]
         self.params = [self.bridge.put(array) for array in params]
+        if prepare is not None:
+            step = self.bridge.load(prepare[0])
+            shapes = [(DType.from_any(d).numpy, tuple(s)) for d, s in prepare[1]]
+            self.params = self.bridge.execute_on_device(step, self.params, shapes)
 
     def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         args = [self.bridge.put(np.ascontiguousarray(a)) for a in inputs] + self.params
@@ -172,6 +179,14 @@ class _JaxlibCpu:
         return _jax.batched_device_put(aval, self.sharding, [array], [self.device], enable_x64=True)
 
     def execute(self, executable: Any, args: list, outputs: Sequence[tuple]) -> list[np.ndarray]:
+        arrays = self.execute_on_device(executable, args, outputs)
+        return [
+            _to_host(array, dtype, shape)
+            for array, (dtype, shape) in zip(arrays, outputs, strict=True)
+        ]
+
+    def execute_on_device(self, executable: Any, args: list, outputs: Sequence[tuple]) -> list:
+        """The results as device arrays (inputs of another execution)."""
         import jaxlib._jax as _jax
 
         results = executable.execute_sharded(args)
@@ -179,12 +194,7 @@ class _JaxlibCpu:
             _jax.array_result_handler(_Aval(shape, dtype), self.sharding, True, _skip_checks=True)
             for dtype, shape in outputs
         ]
-        return [
-            _to_host(array, dtype, shape)
-            for array, (dtype, shape) in zip(
-                results.consume_with_handlers(handlers), outputs, strict=True
-            )
-        ]
+        return list(results.consume_with_handlers(handlers))
 
 
 class _Aval:
@@ -265,8 +275,11 @@ class _JaxClient:
         return jax.device_put(array, self.device)
 
     def execute(self, executable: Any, args: list, outputs: Sequence[tuple]) -> list[np.ndarray]:
+        return [np.asarray(array) for array in self.execute_on_device(executable, args, outputs)]
+
+    def execute_on_device(self, executable: Any, args: list, outputs: Sequence[tuple]) -> list:
         results = executable.execute_sharded(args).disassemble_into_single_device_arrays()
-        return [np.asarray(shards[0]) for shards in results]
+        return [shards[0] for shards in results]
 
 
 def binding_key(bindings: Mapping[str, int]) -> str:

@@ -147,7 +147,7 @@ def test_run_errors_are_one_line(mlp_hxb, tmp_path):
 def test_inspect_bundle_and_model(mlp_hxb):
     result = invoke("inspect", mlp_hxb, "--ir", "--passes", "--memory", "--lowering")
     assert result.exit_code == 0, result.output
-    assert "hybrix bundle format 1" in result.output
+    assert "hybrix bundle format 2" in result.output
     assert "input  data: float32[N,784]" in result.output
     assert "executable  cpu jaxlib" in result.output
     assert "memory plan [N=2]: arena" in result.output
@@ -233,7 +233,7 @@ def test_real_subprocess_commands(tmp_path):
     assert (tmp_path / "out.npz").exists()
     done = _hybrix("inspect", "m.hxb", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "hybrix bundle format 1" in done.stdout
+    assert "hybrix bundle format 2" in done.stdout
     done = _hybrix("bench", "m.hxb", "--runs", "3", "--warmup", "0", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "items/s" in done.stdout

@@ -147,3 +147,43 @@ def test_training_programs_keep_their_weights_differentiable():
     x = jnp.ones((1, 16, 8, 8), jnp.float32)
     grad = jax.grad(lambda c: compiled.call_with_constants(c, x)[0].sum())(compiled._constants)
     assert grad[0].shape == (32, 16, 3, 3)
+
+
+def test_bundle_executable_takes_parameters_packed_at_load(small_resnet, tmp_path):
+    """The precompiled CPU executable takes the convolution weights packed by a prepare
+    executable the runtime runs once at load; with jax (its client) and without (jaxlib's)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    from hybrix import runtime
+    from hybrix.compiler.bundle import build_bundle
+
+    graph, data = small_resnet
+    path = tmp_path / "resnet.hxb"
+    build_bundle(graph, None, path)
+    with zipfile.ZipFile(path) as bundle:
+        manifest = json.loads(bundle.read("manifest.json"))
+        (entry,) = manifest["executables"]
+        prepare = entry["prepare"]
+        assert prepare["member"] in bundle.namelist()
+    packed = [o["shape"] for o in prepare["outputs"] if len(o["shape"]) == 3]
+    assert len(packed) == 20, "every convolution weight is packed (panels, K, width)"
+    want = runtime.load(path, executor="reference").run([data])[0]
+    got = runtime.load(path, executor="precompiled").run([data])[0]
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+    source, out = tmp_path / "data.npy", tmp_path / "out.npy"
+    np.save(source, data)
+    code = (
+        "import sys, numpy as np, hybrix.runtime as rt\n"
+        f"s = rt.load({str(path)!r}, executor='precompiled')\n"
+        f"np.save({str(out)!r}, s.run([np.load({str(source)!r})])[0])\n"
+        "assert 'jax' not in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=os.environ
+    )
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(np.load(out), want, rtol=1e-3, atol=1e-4)

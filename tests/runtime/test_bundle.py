@@ -70,7 +70,7 @@ def test_manifest_records_versions_hashes_and_passes(mlp_bundle):
 
     bundle = runtime.open_bundle(mlp_bundle["path"])
     manifest = bundle.manifest
-    assert manifest["format_version"] == runtime.FORMAT_VERSION == 1
+    assert manifest["format_version"] == runtime.FORMAT_VERSION == 2
     assert manifest["jax_version"] == jax.__version__
     assert manifest["inputs"] == [{"name": "data", "dtype": "float32", "shape": ["N", 784]}]
     assert manifest["targets"] == ["cpu"]

@@ -76,6 +76,17 @@ def test_future_format_version(mlp_bundle, tmp_path):
         runtime.load(path)
 
 
+def test_format_1_bundles_still_run(mlp_bundle, tmp_path):
+    """Format 2 only adds executables' optional `prepare`: a format-1 bundle reads and runs."""
+    path = _rewrite(
+        mlp_bundle["path"], tmp_path / "v1.hxb", edit=lambda m: m.update(format_version=1)
+    )
+    session = runtime.load(path)
+    assert session.bundle.manifest["format_version"] == 1
+    (out,) = session.run([mlp_bundle["data"]])
+    np.testing.assert_allclose(out, mlp_bundle["expected"], rtol=1e-5, atol=1e-5)
+
+
 def test_not_a_bundle(tmp_path):
     (tmp_path / "notes.hxb").write_text("hello")
     with pytest.raises(BundleCorruptError, match=r"not a complete .hxb archive"):
