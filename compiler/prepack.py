@@ -9,6 +9,9 @@ constants, `prepare` packs them once (compiler.cache.CompiledGraph keeps the res
 prepacks its weights the same way. The RNN kernel's constant parameters are packed too (each
 weight transposed: ~1.2 us of the fixtures' 4.4 us LSTM kernel call was that transpose).
 
+A bundle plans the same over its parameters (graph inputs: `plan_prepack(values=...)`) and
+ships the packing as a second executable its session runs once at load (compiler/bundle.py).
+
 NOTE: a program lowered so takes packed arrays in place of those constants, and has no
 gradient through them: compile_graph uses it for inference only.
 """

@@ -53,8 +53,11 @@ def _fits_unrolled(case: Case) -> str | None:
     return None
 
 
-def _native_forward(data: Any, parameters: Any, state: Any, cell: Any, attrs: dict) -> tuple:
-    """(output, final state, final cell or None) by the kernel."""
+def _native_forward(
+    data: Any, parameters: Any, state: Any, cell: Any, attrs: dict, packed: bool = False
+) -> tuple:
+    """(output, final state, final cell or None) by the kernel; `packed`: parameters in
+    native.pack_rnn_parameters' layout."""
     results = native.rnn(
         data,
         parameters,
@@ -64,6 +67,7 @@ def _native_forward(data: Any, parameters: Any, state: Any, cell: Any, attrs: di
         hidden=attrs["state_size"],
         layers=attrs["num_layers"],
         bidirectional=attrs["bidirectional"],
+        packed=packed,
     )
     return results if cell is not None else (*results, None)
 
@@ -102,18 +106,7 @@ def native_rnn_packed(
 ) -> Any:
     """The kernel on parameters packed ahead (compiler/prepack); inference only: no gradient."""
     cell, _ = split_inputs(rest, attrs)
-    results = native.rnn(
-        data,
-        parameters,
-        state,
-        cell,
-        mode=attrs["mode"],
-        hidden=attrs["state_size"],
-        layers=attrs["num_layers"],
-        bidirectional=attrs["bidirectional"],
-        packed=True,
-    )
-    return _as_op_outputs(*results if cell is not None else (*results, None), attrs)
+    return _as_op_outputs(*_native_forward(data, parameters, state, cell, attrs, True), attrs)
 
 
 def _fits_native(case: Case) -> str | None:
