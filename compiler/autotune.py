@@ -22,6 +22,7 @@ from hybrix.compiler.cache_dir import cache_dir, enable_default_compilation_cach
 from hybrix.compiler.strategies import STRATEGIES, Case, candidates, strategy_named
 from hybrix.compiler.strategies.cost import estimate
 from hybrix.ir import Graph, HybrixError, Node, Value, get_op
+from hybrix.passes.fold_residual import ADDS, is_relu
 
 __all__ = [
     "MODES",
@@ -279,13 +280,6 @@ def strategy_chooser(
 
 
 # -- fused groups: Convolution -> (add ->) relu in one native kernel -------------------------
-_ADDS = ("elemwise_add", "broadcast_add")
-
-
-def _is_relu(node: Node) -> bool:
-    return node.op == "relu" or (node.op == "Activation" and node.attrs.get("act_type") == "relu")
-
-
 class ConvGroup(NamedTuple):
     """A `_fused` body the native kernel runs whole. `lead`: ops without strategies before the
     Convolution (the layout pass's transpose into the stem); `positions`: where each of the
@@ -306,9 +300,9 @@ def conv_relu_group(node: Node) -> ConvGroup | None:
     if not isinstance(body, Graph) or body.constants or len(body.outputs) != 1:
         return None
     nodes = list(body.nodes)
-    add = nodes[-2] if len(nodes) >= 3 and get_op(nodes[-2].op).name in _ADDS else None
+    add = nodes[-2] if len(nodes) >= 3 and get_op(nodes[-2].op).name in ADDS else None
     ends = nodes[:-2] if add else nodes[:-1]
-    if not ends or ends[-1].op != "Convolution" or not _is_relu(nodes[-1]):
+    if not ends or ends[-1].op != "Convolution" or not is_relu(nodes[-1]):
         return None
     *lead, conv = ends
     relu, tail = nodes[-1], conv.outputs[0]

@@ -332,7 +332,7 @@ def _precompile(
         return []
     plan = _prepack_plan(graph, num_params, concrete[0]) if platform == "cpu" else None
     program = jax.jit(_program(graph, portable=platform != "cpu", plan=plan))
-    prepare = _prepare_executable(graph, num_params, plan, members) if plan else None
+    prepare, packed = _prepare_executable(graph, num_params, plan, members) if plan else ({}, [])
     entries = []
     for bindings in concrete:
         where = f"graph {graph.name} precompiled for {bindings}"
@@ -341,17 +341,12 @@ def _precompile(
             for v in graph.inputs
         ]
         if prepare:  # the program takes the parameters as the prepare step leaves them
-            specs[len(specs) - num_params :] = prepare["_specs"]
+            specs[len(specs) - num_params :] = packed
         with persistent_cache_bypassed():  # NOTE: a cached executable loses its kernels
             compiled = program.lower(*specs).compile()
-        executable = compiled.runtime_executable()
         key = binding_key(bindings)
         member = f"executable/{platform}-jaxlib{version.__version__}-{key or 'static'}.xla"
-        members[member] = bytes(executable.client.serialize_executable(executable))
-        outputs = [
-            {"dtype": np.dtype(o.dtype).name, "shape": list(o.shape)}
-            for o in jax.tree_util.tree_leaves(compiled.out_info)
-        ]
+        outputs = _store_executable(compiled, member, members)
         entry = {
             "platform": platform,
             "jaxlib": version.__version__,
@@ -363,7 +358,7 @@ def _precompile(
         if native:
             entry["native"] = native
         if prepare:
-            entry["prepare"] = {k: v for k, v in prepare.items() if not k.startswith("_")}
+            entry["prepare"] = prepare
         entries.append(entry)
     return entries
 
@@ -380,12 +375,22 @@ def _prepack_plan(graph: Graph, num_params: int, bindings: Mapping[str, int]) ->
     return plan_prepack(graph, "cpu", values=params, bindings=bindings) or None
 
 
+def _store_executable(compiled: Any, member: str, members: dict[str, bytes]) -> list[dict]:
+    """Serialize a compiled program into `members`; its outputs' dtypes and shapes."""
+    import jax
+
+    executable = compiled.runtime_executable()
+    members[member] = bytes(executable.client.serialize_executable(executable))
+    leaves = jax.tree_util.tree_leaves(compiled.out_info)
+    return [{"dtype": np.dtype(o.dtype).name, "shape": list(o.shape)} for o in leaves]
+
+
 def _prepare_executable(
     graph: Graph, num_params: int, plan: Any, members: dict[str, bytes]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list]:
     """The step that packs the planned parameters, precompiled once (the runtime runs it at
-    load, as compile_graph packs its constants once): its member, output dtypes and shapes,
-    and (`_specs`) the shapes the program then takes."""
+    load, as compile_graph packs its constants once): its manifest entry (member, outputs)
+    and the parameter shapes the program then takes."""
     import jax
     from jaxlib import version
 
@@ -396,13 +401,12 @@ def _prepare_executable(
     step = jax.jit(lambda *p: prepare(plan)(list(p)))
     with persistent_cache_bypassed():  # NOTE: an executable from the cache serializes broken
         compiled = step.lower(*specs).compile()
-    executable = compiled.runtime_executable()
     member = f"executable/cpu-jaxlib{version.__version__}-prepare.xla"
-    members[member] = bytes(executable.client.serialize_executable(executable))
-    packed = jax.tree_util.tree_leaves(compiled.out_info)
-    outputs = [{"dtype": np.dtype(o.dtype).name, "shape": list(o.shape)} for o in packed]
-    shapes = [jax.ShapeDtypeStruct(o.shape, o.dtype) for o in packed]
-    return {"member": member, "outputs": outputs, "_specs": shapes}
+    outputs = _store_executable(compiled, member, members)
+    shapes = [
+        jax.ShapeDtypeStruct(o.shape, o.dtype) for o in jax.tree_util.tree_leaves(compiled.out_info)
+    ]
+    return {"member": member, "outputs": outputs}, shapes
 
 
 def _native_library(text: str, members: dict[str, bytes]) -> dict[str, Any] | None:

@@ -15,9 +15,9 @@ from hybrix.passes._rewrite import consumers, inline_fused, is_output
 from hybrix.passes.fuse import build_fused
 from hybrix.passes.manager import graph_pass, note, skip
 
-__all__ = ["fold_residual"]
+__all__ = ["ADDS", "fold_residual", "is_relu"]
 
-_ADDS = ("elemwise_add", "broadcast_add")
+ADDS = ("elemwise_add", "broadcast_add")  # canonical names of the adds a group may end with
 
 
 @graph_pass(requires=(), invalidates=("memory_plan",))
@@ -39,7 +39,7 @@ def fold_residual(graph: Graph) -> bool:
     return changed
 
 
-def _is_relu(node: Node) -> bool:
+def is_relu(node: Node) -> bool:
     return node.op == "relu" or (node.op == "Activation" and node.attrs.get("act_type") == "relu")
 
 
@@ -49,7 +49,7 @@ def _foldable(graph: Graph, node: Node) -> tuple[Node | None, str | None]:
     if not isinstance(body, Graph) or body.constants or len(body.outputs) != 1:
         return None, None
     nodes = list(body.nodes)
-    if len(nodes) != 2 or get_op(nodes[0].op).name not in _ADDS or not _is_relu(nodes[1]):
+    if len(nodes) != 2 or get_op(nodes[0].op).name not in ADDS or not is_relu(nodes[1]):
         return None, None
     add, relu = nodes
     if relu.inputs[0] is not add.outputs[0] or len(add.inputs) != 2:

@@ -8,9 +8,11 @@ already imported, or for other platforms, the same executable runs through jax's
 StableHLO (jax.export's serialized form) always goes through jax.
 
 CPU programs run on the calling thread (`cpu_dispatch_async()`; `configure_jax_dispatch`
-applies it to jax's client): XLA's asynchronous CPU dispatch hands every program to a worker
-thread, whose wake-up cost 10-25 us per call on these VMs (jax.profiler trace of the fixtures'
-LSTM: the worker started ~25 us after the dispatch, for 10 us of work). Synchronous, the LSTM
+applies it to jax's client, when hybrix.nd or hybrix.compiler is imported: the compiler starts
+jax's client from several places, layout and strategy choice among them): XLA's asynchronous
+CPU dispatch hands every program to a worker thread, whose wake-up cost 10-25 us per call
+on these VMs (jax.profiler trace of the fixtures' LSTM: the worker started ~25 us after the
+dispatch, for 10 us of work). Synchronous, the LSTM
 ran 16-17 us against 26-51 and MobileNet 1.0 (b1 224) 3.34-3.37 ms against 3.66-3.79
 (ad-hoc runs of bench/infer.py's hybrix column, jax_cpu_enable_async_dispatch off/on);
 training loses the overlap of Python with the step (LeNet's compiled step 6.6 -> 7.0 ms in
@@ -45,10 +47,10 @@ __all__ = [
 def cpu_dispatch_async() -> bool:
     """Whether CPU programs are dispatched to a worker thread: HYBRIX_CPU_ASYNC=1 (or jax's
     JAX_CPU_ENABLE_ASYNC_DISPATCH, when set); by default they run on the calling thread."""
-    own = os.environ.get("JAX_CPU_ENABLE_ASYNC_DISPATCH")
-    if own is not None:
-        return own.strip().lower() in ("1", "true", "yes", "on")
-    return os.environ.get("HYBRIX_CPU_ASYNC", "0").strip().lower() in ("1", "true", "yes", "on")
+    setting = os.environ.get("JAX_CPU_ENABLE_ASYNC_DISPATCH")
+    if setting is None:
+        setting = os.environ.get("HYBRIX_CPU_ASYNC", "0")
+    return setting.strip().lower() in ("1", "true", "yes", "on")
 
 
 def configure_jax_dispatch() -> None:

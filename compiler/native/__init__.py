@@ -30,6 +30,7 @@ from typing import Any
 
 from hybrix.compiler.cache_dir import cache_dir
 from hybrix.ir import HybrixError
+from hybrix.ir.ops.rnn import MODES, param_layout
 from hybrix.runtime.native import register_library, target_names, turned_off
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "rnn",
     "target",
     "unavailable",
+    "unusable",
 ]
 
 # the kernels' exported symbols; `target(symbol)` is the FFI target registered for each
@@ -58,7 +60,7 @@ CONV_TARGET = "hybrix_conv2d_nhwc"
 DEPTHWISE_TARGET = "hybrix_dwconv2d_nhwc"
 MAXPOOL_TARGET = "hybrix_maxpool2d_nhwc"
 RNN_TARGET = "hybrix_rnn"
-RNN_MODES = ("rnn_relu", "rnn_tanh", "lstm", "gru")  # rnn.c's mode numbers
+RNN_MODES = MODES  # rnn.c numbers the modes in the op's order
 _HERE = Path(__file__).parent
 _SOURCES = (_HERE / "conv.c", _HERE / "dwconv.c", _HERE / "pool.c", _HERE / "rnn.c")
 _HEADERS = (_HERE / "common.h",)
@@ -86,6 +88,14 @@ def disabled() -> Iterator[None]:
 
 def is_disabled() -> bool:
     return getattr(_LOCAL, "depth", 0) > 0
+
+
+def unusable() -> str | None:
+    """Why a strategy calling the kernels cannot be lowered here (None: it can): disabled in
+    this block (a portable program), or `unavailable()`."""
+    if is_disabled():
+        return "native kernels disabled here (portable program)"
+    return unavailable()
 
 
 # -- build and load -----------------------------------------------------------------------------
@@ -429,15 +439,13 @@ def pack_rnn_parameters(
     ops; for constant parameters packed once, compiler/prepack)."""
     import jax.numpy as jnp
 
-    gates = 4 if mode == "lstm" else 3 if mode == "gru" else 1
-    rows, directions = gates * hidden, 2 if bidirectional else 1
-    pieces, offset = [], 0
-    for layer in range(layers):
-        width = input_size if layer == 0 else directions * hidden
-        for _ in range(directions):
-            for size in (width, hidden):
-                block = parameters[offset : offset + rows * size].reshape(rows, size)
-                pieces.append(block.T.reshape(-1))
-                offset += rows * size
-    pieces.append(parameters[offset:])
+    attrs = {"mode": mode, "state_size": hidden, "num_layers": layers}
+    entries, _ = param_layout({**attrs, "bidirectional": bidirectional}, input_size)
+    pieces = []
+    for entry in entries:
+        for key in ("wx", "wh"):
+            offset, (rows, size) = entry[key]
+            block = parameters[offset : offset + rows * size].reshape(rows, size)
+            pieces.append(block.T.reshape(-1))
+    pieces.append(parameters[entries[0]["bx"][0] :])  # every bias, after every weight
     return jnp.concatenate(pieces)

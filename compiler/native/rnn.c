@@ -179,9 +179,6 @@ static XLA_FFI_Error *run(const XLA_FFI_Api *api, XLA_FFI_ExecutionContext *ctx,
   float *wx_t = scratch, *wh_t = wx_t + widest * cols, *gx = scratch + weights;
   float *gh = gx + rows * cols, *buffers[2] = {gh + p->batch * cols, gh + p->batch * cols + between};
   size_t state_floats = (size_t)(p->batch * hs);
-  memcpy(p->state_out, p->state, p->layers * p->directions * state_floats * sizeof(float));
-  if (p->cell)
-    memcpy(p->cell_out, p->cell, p->layers * p->directions * state_floats * sizeof(float));
   const float *weight = p->params;
   const float *bias = p->params;
   for (int64_t l = 0; l < p->layers; l++) /* the biases follow every weight */
@@ -287,10 +284,10 @@ XLA_FFI_Error *hybrix_rnn(XLA_FFI_CallFrame *frame) {
   int64_t max_threads;
   error = decode(frame, &p, &max_threads);
   if (error) return error;
-  if (p.steps == 0 || p.batch == 0) {
-    memcpy(p.state_out, p.state, (size_t)(p.layers * p.directions * p.batch * p.hidden) * 4);
-    if (p.cell) memcpy(p.cell_out, p.cell, (size_t)(p.layers * p.directions * p.batch * p.hidden) * 4);
-    return NULL;
-  }
+  /* the recurrence updates the final states in place, from the initial ones */
+  size_t states = (size_t)(p.layers * p.directions * p.batch * p.hidden) * sizeof(float);
+  memcpy(p.state_out, p.state, states);
+  if (p.cell) memcpy(p.cell_out, p.cell, states);
+  if (p.steps == 0 || p.batch == 0) return NULL;
   return run(api, frame->ctx, &p, call_workers(api, frame->ctx, max_threads));
 }

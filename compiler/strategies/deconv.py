@@ -138,9 +138,7 @@ def _fits(case: Case) -> str | None:
     dilate = tuple(attrs.get("dilate") or (1, 1))
     if stride != (1, 1) and dilate != (1, 1):
         return "stride and dilation together (the phases assume dilation 1)"
-    if native.is_disabled():
-        return "native kernels disabled here (portable program)"
-    return native.unavailable()
+    return native.unusable()
 
 
 DECONV_STRATEGIES = [

@@ -282,19 +282,13 @@ def _fits_common(case: Case) -> str | None:
     return None
 
 
-def _fits_available() -> str | None:
-    if native.is_disabled():
-        return "native kernels disabled here (portable program)"
-    return native.unavailable()
-
-
 def _fits(case: Case) -> str | None:
     reason = _fits_common(case)
     if reason:
         return reason
     if case.attrs.get("num_group", 1) != 1:
         return "native kernels need num_group == 1"
-    return _fits_available()
+    return native.unusable()
 
 
 def _fits_depthwise(case: Case) -> str | None:
@@ -306,7 +300,7 @@ def _fits_depthwise(case: Case) -> str | None:
         return "not depthwise (num_group == channels == num_filter)"
     if geometry.kernel[0] > 64:
         return f"kernel of {geometry.kernel[0]} rows (the kernel takes at most 64)"
-    return _fits_available()
+    return native.unusable()
 
 
 NATIVE_STRATEGIES = [

@@ -182,9 +182,7 @@ def _fits_native(case: Case) -> str | None:
         return "pooling_convention 'same'"
     if not all(isinstance(d, int) for d in case.shapes[0]):
         return "needs static shapes"
-    if native.is_disabled():
-        return "native kernels disabled here (portable program)"
-    return native.unavailable()
+    return native.unusable()
 
 
 def _fits_global(case: Case) -> str | None:

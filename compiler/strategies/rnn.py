@@ -121,9 +121,7 @@ def _fits_native(case: Case) -> str | None:
         return "sequence_length is not in the kernel"
     if attrs.get("lstm_state_clip_min") is not None:
         return "state clipping is not in the kernel"
-    if native.is_disabled():
-        return "native kernels disabled here (portable program)"
-    return native.unavailable()
+    return native.unusable()
 
 
 RNN_STRATEGIES = [

@@ -20,7 +20,7 @@ from hybrix.ir.ops._infer import normalize_axis, same_dtype
 from hybrix.ir.ops._schema import Attr, defop
 from hybrix.ir.types import Dim, TensorType, dim_mul
 
-__all__ = ["RNN", "rnn_param_concat", "split_inputs"]
+__all__ = ["GATES", "MODES", "RNN", "param_layout", "rnn_param_concat", "split_inputs"]
 
 MODES = ("rnn_relu", "rnn_tanh", "lstm", "gru")
 GATES = {"rnn_relu": 1, "rnn_tanh": 1, "lstm": 4, "gru": 3}
@@ -107,7 +107,7 @@ def _layer_sizes(attrs: Mapping[str, Any], input_size: int) -> list[int]:
     return [input_size] + [directions * hidden] * (attrs["num_layers"] - 1)
 
 
-def _param_layout(attrs: Mapping[str, Any], input_size: int) -> tuple[list[dict], int]:
+def param_layout(attrs: Mapping[str, Any], input_size: int) -> tuple[list[dict], int]:
     """Offsets and shapes of W_x, W_h, b_x, b_h per (layer, direction), and the total size."""
     hidden, directions = attrs["state_size"], 2 if attrs["bidirectional"] else 1
     rows = GATES[attrs["mode"]] * hidden
@@ -129,7 +129,7 @@ def _param_layout(attrs: Mapping[str, Any], input_size: int) -> tuple[list[dict]
 
 def _unpack(parameters: Any, attrs: Mapping[str, Any], input_size: int) -> list[dict]:
     """Per (layer, direction) dicts of the weight arrays, sliced from the flat vector."""
-    entries, _ = _param_layout(attrs, input_size)
+    entries, _ = param_layout(attrs, input_size)
     result = []
     for entry in entries:
         arrays = {}
@@ -158,7 +158,7 @@ def _check_params_size(parameters: TensorType, attrs: Mapping[str, Any], input_s
         raise ShapeError(f"parameters should be a vector, got shape {tuple(parameters.shape)}")
     if not isinstance(input_size, int):
         return
-    _, size = _param_layout(attrs, input_size)
+    _, size = param_layout(attrs, input_size)
     _expect_shape("parameters", parameters, (size,))
 
 
@@ -480,7 +480,7 @@ def _onnx_layer_weights(
     o: Any, parameters: Any, attrs: Mapping[str, Any], input_size: int, layer: int
 ) -> tuple[Any, Any, Any]:
     """ONNX's W (D, gates*H, in), R (D, gates*H, H) and B (D, 2*gates*H) of one layer."""
-    entries, _ = _param_layout(attrs, input_size)
+    entries, _ = param_layout(attrs, input_size)
     directions = 2 if attrs["bidirectional"] else 1
     mode, hidden = attrs["mode"], attrs["state_size"]
     pieces: dict[str, list[Any]] = {"W": [], "R": [], "B": []}

@@ -15,7 +15,7 @@ from hybrix.compiler.prepack import plan_prepack
 from hybrix.compiler.strategies import strategy_named
 from hybrix.compiler.strategies._registry import Case
 from hybrix.ir import HybrixError, get_op
-from hybrix.ir.ops.rnn import _param_layout
+from hybrix.ir.ops.rnn import param_layout
 
 pytestmark = pytest.mark.skipif(native.unavailable() is not None, reason="no native kernels")
 
@@ -52,7 +52,7 @@ def _problem(name, seed=0, **extra):
     """(attrs, numpy inputs) for SHAPES[name]."""
     mode, steps, batch, width, hidden, layers, bidirectional = SHAPES[name]
     attrs = _attrs(mode, hidden, layers, bidirectional, **extra)
-    _, size = _param_layout(attrs, width)
+    _, size = param_layout(attrs, width)
     rng = np.random.default_rng(seed)
     states = (layers * (2 if bidirectional else 1), batch, hidden)
     shapes = [(steps, batch, width), (size,), states] + ([states] if mode == "lstm" else [])
@@ -158,7 +158,7 @@ def test_fits_says_why_not():
 def test_sequence_length_is_declined():
     mode, steps, batch, width, hidden, layers, bidirectional = SHAPES["gru_2layer"]
     attrs = _attrs(mode, hidden, layers, bidirectional, use_sequence_length=True)
-    _, size = _param_layout(attrs, width)
+    _, size = param_layout(attrs, width)
     states = (layers, batch, hidden)
     case = Case.make("RNN", [(steps, batch, width), (size,), states, (batch,)], "float32", attrs)
     assert strategy_named("RNN", "native").fits(case) == "sequence_length is not in the kernel"
@@ -167,7 +167,7 @@ def test_sequence_length_is_declined():
 def test_cost_model_takes_the_kernel_for_small_rnns_only():
     assert autotune.choose(_case("lstm_fixture"), "cost").strategy == "native"
     attrs = _attrs("lstm", 512, 2, False)
-    _, size = _param_layout(attrs, 256)
+    _, size = param_layout(attrs, 256)
     big = Case.make("RNN", [(35, 32, 256), (size,), (2, 32, 512), (2, 32, 512)], "float32", attrs)
     assert autotune.choose(big, "cost").strategy != "native"
 
