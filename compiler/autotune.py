@@ -281,10 +281,11 @@ def strategy_chooser(
 
 # -- fused groups: Convolution -> (add ->) relu in one native kernel -------------------------
 class ConvGroup(NamedTuple):
-    """A `_fused` body the native kernel runs whole. `lead`: ops without strategies before the
-    Convolution (the layout pass's transpose into the stem); `positions`: where each of the
-    conv's inputs is among the body's values (its inputs, then the lead's outputs, in order);
-    `residual`: where the added value is, for Convolution -> add -> relu (else None)."""
+    """A `_fused` body the native kernel runs whole. `lead`: ops before the Convolution (the
+    layout pass's transpose into the stem), each lowered by its own strategy; `positions`:
+    where each of the conv's inputs is among the body's values (its inputs, then the lead's
+    outputs, in order); `residual`: where the added value is, for Convolution -> add -> relu
+    (else None)."""
 
     lead: list[Node]
     conv: Node
@@ -294,8 +295,8 @@ class ConvGroup(NamedTuple):
 
 def conv_relu_group(node: Node) -> ConvGroup | None:
     """The group of a `_fused` node whose body ends Convolution -> relu (fold_activation) or
-    Convolution -> add of a same-shaped value -> relu (passes.fold_residual), after only ops
-    without strategies."""
+    Convolution -> add of a same-shaped value -> relu (passes.fold_residual), after ops that
+    are not groups themselves."""
     body = node.attrs.get("graph")
     if not isinstance(body, Graph) or body.constants or len(body.outputs) != 1:
         return None
@@ -313,7 +314,7 @@ def conv_relu_group(node: Node) -> ConvGroup | None:
         tail = add.outputs[0]
     if relu.inputs[0] is not tail or body.outputs[0] is not relu.outputs[0]:
         return None
-    if any(get_op(n.op).name in STRATEGIES or n.op == "_fused" for n in lead):
+    if any(n.op == "_fused" for n in lead):
         return None
     values = [*body.inputs, *(v for n in lead for v in n.outputs)]
 
@@ -335,6 +336,7 @@ def fused_lowering(
     input); None: walk the body."""
     import jax
 
+    from hybrix.compiler.jx import jax_namespace
     from hybrix.compiler.lower import call_lower
     from hybrix.compiler.strategies.native import RELU_FUSED, native_conv_add_relu
 
@@ -347,7 +349,13 @@ def fused_lowering(
     def values_of(inputs: Sequence[Any]) -> list[Any]:
         env = {id(v): a for v, a in zip(body.inputs, inputs, strict=True)}
         for member in lead:
-            outputs = call_lower(member.op, [env[id(v)] for v in member.inputs], member.attrs)
+            member_args = [env[id(v)] for v in member.inputs]
+            lowering = pick(member, member_args)
+            if lowering is None:
+                outputs = call_lower(member.op, member_args, member.attrs)
+            else:
+                result = lowering(jax_namespace(), *member_args, **member.attrs)
+                outputs = tuple(result) if isinstance(result, tuple | list) else (result,)
             env.update({id(v): a for v, a in zip(member.outputs, outputs, strict=True)})
         return [*inputs, *(env[id(v)] for n in lead for v in n.outputs)]
 

@@ -27,7 +27,13 @@ __all__ = [
     "usable",
 ]
 
-SYMBOLS = ("hybrix_conv2d_nhwc", "hybrix_dwconv2d_nhwc", "hybrix_maxpool2d_nhwc", "hybrix_rnn")
+SYMBOLS = (
+    "hybrix_conv2d_nhwc",
+    "hybrix_dwconv2d_nhwc",
+    "hybrix_maxpool2d_nhwc",
+    "hybrix_rnn",
+    "hybrix_nchw_to_nhwc",
+)
 _LOADED: dict[str, ctypes.CDLL] = {}  # path -> library, kept alive while targets are in use
 _REGISTERED: set[str] = set()  # target names registered in this process (XLA refuses twice)
 

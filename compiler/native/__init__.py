@@ -1,10 +1,11 @@
 """Native CPU kernels called by XLA as typed FFI custom calls: build, load, register, call.
 
 The C sources (conv.c: dense convolution; dwconv.c: depthwise; pool.c: max pooling;
-rnn.c: the fused RNN op; common.h: what they share) are compiled on first use with the
-system C compiler (`cc`/`gcc`, `-O3 -march=native`) into one library in
-`cache_dir("native")`, named by a hash of the sources, compiler version, flags, jax's FFI
-header and the CPU, written atomically; then loaded and its targets registered by
+rnn.c: the fused RNN op; layout.c: NCHW -> NHWC of a few channels; common.h: what they
+share) are compiled on first use with the system C compiler (`cc`/`gcc`,
+`-O3 -march=native`) into one library in `cache_dir("native")`, named by a hash of the
+sources, compiler version, flags, jax's FFI header and the CPU, written atomically; then
+loaded and its targets registered by
 runtime/native.py (platform "cpu", api_version 1, names suffixed with that hash), which also
 loads a bundle's copy.
 `HYBRIX_NATIVE=0` turns the kernels off; `unavailable()` says why they cannot be used.
@@ -36,6 +37,8 @@ from hybrix.runtime.native import register_library, target_names, turned_off
 __all__ = [
     "CONV_TARGET",
     "DEPTHWISE_TARGET",
+    "LAYOUT_MAX_CHANNELS",
+    "LAYOUT_TARGET",
     "MAXPOOL_TARGET",
     "RNN_MODES",
     "RNN_TARGET",
@@ -45,6 +48,7 @@ __all__ = [
     "is_disabled",
     "library_path",
     "maxpool2d_nhwc",
+    "nchw_to_nhwc",
     "pack_conv_weight",
     "pack_rnn_parameters",
     "panel_width",
@@ -59,10 +63,12 @@ __all__ = [
 CONV_TARGET = "hybrix_conv2d_nhwc"
 DEPTHWISE_TARGET = "hybrix_dwconv2d_nhwc"
 MAXPOOL_TARGET = "hybrix_maxpool2d_nhwc"
+LAYOUT_TARGET = "hybrix_nchw_to_nhwc"
+LAYOUT_MAX_CHANNELS = 4  # layout.c's MAX_CHANNELS
 RNN_TARGET = "hybrix_rnn"
 RNN_MODES = MODES  # rnn.c numbers the modes in the op's order
 _HERE = Path(__file__).parent
-_SOURCES = (_HERE / "conv.c", _HERE / "dwconv.c", _HERE / "pool.c", _HERE / "rnn.c")
+_SOURCES = tuple(_HERE / name for name in ("conv.c", "dwconv.c", "pool.c", "rnn.c", "layout.c"))
 _HEADERS = (_HERE / "common.h",)
 _FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=gnu11", "-fno-strict-aliasing")
 _LOCK = threading.Lock()
@@ -385,6 +391,27 @@ def maxpool2d_nhwc(
     name = target or _STATE["targets"][MAXPOOL_TARGET]
     call = jax.ffi.ffi_call(name, result, vmap_method="sequential")
     return call(data, pool=np.asarray(params, np.int64))
+
+
+def nchw_to_nhwc(data: Any, *, target: str | None = None) -> Any:
+    """`data` (N, C, H, W) as (N, H, W, C), by the native kernel (1 to LAYOUT_MAX_CHANNELS
+    channels: an image network's input)."""
+    import jax
+    import numpy as np
+
+    reason = unavailable()
+    if reason:
+        raise NativeBuildError(reason)
+    if data.ndim != 4 or not 1 <= data.shape[1] <= LAYOUT_MAX_CHANNELS:
+        raise HybrixError(
+            f"transpose (native): expected data (N, C, H, W) with 1 to {LAYOUT_MAX_CHANNELS} "
+            f"channels, got {tuple(data.shape)}"
+        )
+    n, c, h, w = data.shape
+    result = jax.ShapeDtypeStruct((n, h, w, c), data.dtype)
+    name = target or _STATE["targets"][LAYOUT_TARGET]
+    call = jax.ffi.ffi_call(name, result, vmap_method="sequential")
+    return call(data, layout=np.asarray([_max_threads()], np.int64))
 
 
 def rnn(

@@ -5,7 +5,7 @@ compiler/autotune.py picks one per (op, shapes, dtype, target).
 """
 
 from ._registry import STRATEGIES, Case, Strategy, candidates, register, strategy_named
-from . import conv, deconv, native, pool, rnn
+from . import conv, deconv, layout, native, pool, rnn
 
 __all__ = [
     "STRATEGIES",
@@ -14,6 +14,7 @@ __all__ = [
     "candidates",
     "conv",
     "deconv",
+    "layout",
     "native",
     "pool",
     "register",

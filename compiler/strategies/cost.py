@@ -45,6 +45,7 @@ CPU_RATES = {
     "thin_gather": 1.5,  # im2col slowdown gathering taps of at most 4 channels
     "memory": 8e9,  # bytes/s of a copy or elementwise pass (read + write)
     "call": 2e-6,  # a fixed cost per op (loop setup, fusion boundary)
+    "xla_interleave": 4.0,  # XLA's transpose to a minor axis of 1-4 elements, x a copy
     "loop_step": 0.7e-6,  # one XLA while-loop iteration (the fixtures' LSTM: 43.8 vs 40.4 us)
     # NOTE: an RNN step in XLA is two small dots and a fusion, each a thunk with a fixed cost;
     # alone (jitted strategy, best of runs): LSTM T5 N2 C8 H32 14 us unrolled, 32 as a loop;
@@ -67,7 +68,17 @@ def estimate(strategy: str, case: Case) -> float:
         return _rnn(strategy, case)
     if case.op == "Deconvolution":
         return _deconv(strategy, case)
+    if case.op == "transpose":
+        return _transpose(strategy, case)
     return float("inf")
+
+
+def _transpose(strategy: str, case: Case) -> float:
+    copy = _bytes(2 * prod(case.shapes[0]), case)
+    if strategy == "native_channels_last":
+        return copy + CPU_RATES["native_call"]
+    # NOTE: NCHW -> NHWC of a 224x224 RGB image, alone: XLA ~44 us, the native kernel ~10
+    return CPU_RATES["xla_interleave"] * copy + CPU_RATES["call"]
 
 
 def _deconv(strategy: str, case: Case) -> float:

@@ -517,6 +517,10 @@ def _forced(node, args):
 
     if node.op == "_fused":
         return fused_lowering(node, args, _forced)
+    if node.op == "transpose":
+        case = Case.make("transpose", [args[0].shape], str(args[0].dtype), node.attrs)
+        strategy = strategy_named("transpose", "native_channels_last")
+        return strategy.lower if strategy.fits(case) is None else None
     if node.op != "Convolution":
         return None
     case = Case.make("Convolution", [a.shape for a in args], str(args[0].dtype), node.attrs)
@@ -647,6 +651,7 @@ def test_mobilenet_with_native_forced_equals_naive():
     assert text.count(native.DEPTHWISE_TARGET) == 13, "MobileNet's 13 depthwise convolutions"
     assert text.count(native.CONV_TARGET) == 14, "its stem and 13 pointwise convolutions"
     assert "maximum" not in text, "every ReLU fused (the stem's after the layout transpose too)"
+    assert text.count(native.LAYOUT_TARGET) == 1, "the input's transpose in the stem's group"
     (got,) = lowered.compile()(constants, jnp.asarray(data))
     (want,) = jax.jit(lower_graph(graph, None))(constants, jnp.asarray(data))
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
@@ -763,3 +768,56 @@ def test_native_deconvolution_fits_and_cost_say_why():
     wide = case((1, 512, 7, 7), (512, 256, 4, 4), stride=(2, 2), pad=(1, 1))
     assert autotune.choose(thin, "cost").strategy == "native"
     assert autotune.choose(wide, "cost").strategy == "xla"
+
+
+# -- NCHW -> NHWC of a few channels ----------------------------------------------------------
+@pytest.mark.parametrize("shape", [(1, 3, 224, 224), (2, 1, 5, 7), (3, 4, 9, 8), (1, 2, 97, 91)])
+def test_native_channels_last_matches_numpy_and_its_gradient_is_xlas(shape):
+    lower = strategy_named("transpose", "native_channels_last").lower
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    got = jax.jit(lambda a: lower(jax_namespace(), a, axes=(0, 2, 3, 1)))(jnp.asarray(x))
+    assert (
+        "hybrix_nchw_to_nhwc"
+        in jax.jit(lambda a: lower(jax_namespace(), a, axes=(0, 2, 3, 1))).lower(x).as_text()
+    )
+    np.testing.assert_array_equal(np.asarray(got), x.transpose(0, 2, 3, 1))
+    head = jnp.asarray(np.random.default_rng(4).standard_normal(got.shape).astype(np.float32))
+    grad = jax.grad(lambda a: jnp.sum(lower(jax_namespace(), a, axes=(0, 2, 3, 1)) * head))
+    want = jax.grad(lambda a: jnp.sum(jnp.transpose(a, (0, 2, 3, 1)) * head))
+    np.testing.assert_array_equal(np.asarray(grad(x)), np.asarray(want(x)))
+
+
+def test_native_channels_last_fits_cost_and_bad_calls_say_why():
+    from hybrix.compiler import autotune
+
+    def case(shape, axes=(0, 2, 3, 1), dtype="float32", target="cpu"):
+        return Case.make("transpose", [shape], dtype, {"axes": axes}, target)
+
+    strategy = strategy_named("transpose", "native_channels_last")
+    assert strategy.fits(case((1, 3, 224, 224))) is None
+    assert "5 channels" in strategy.fits(case((1, 5, 8, 8)))
+    assert "not NCHW -> NHWC" in strategy.fits(case((1, 3, 8, 8), axes=(0, 3, 1, 2)))
+    assert "not NCHW -> NHWC" in strategy.fits(case((3, 8, 8), axes=(1, 2, 0)))
+    assert "float64 on cpu" in strategy.fits(case((1, 3, 8, 8), dtype="float64"))
+    assert "on gpu" in strategy.fits(case((1, 3, 8, 8), target="gpu"))
+    # an image's worth of pixels goes native; a few pixels stay with XLA (a call costs more)
+    assert autotune.choose(case((1, 3, 224, 224)), "cost").strategy == "native_channels_last"
+    assert autotune.choose(case((1, 3, 4, 4)), "cost").strategy == "xla"
+
+    x = jnp.zeros((1, 5, 4, 4), jnp.float32)
+    with pytest.raises(
+        HybrixError, match=r"transpose \(native\): expected data \(N, C, H, W\) with 1 to 4"
+    ):
+        native.nchw_to_nhwc(x)
+    call = jax.ffi.ffi_call(
+        native.target(native.LAYOUT_TARGET), jax.ShapeDtypeStruct((1, 4, 3, 2), jnp.float32)
+    )
+    params = np.array([0], np.int64)
+    with pytest.raises(Exception, match=r"hybrix native transpose: expected output \(1, 4, 4, 2\)"):
+        call(jnp.zeros((1, 2, 4, 4), jnp.float32), layout=params)
+    with pytest.raises(
+        Exception, match=r"hybrix native transpose: expected 1 to 4 channels, got 5"
+    ):
+        jax.ffi.ffi_call(
+            native.target(native.LAYOUT_TARGET), jax.ShapeDtypeStruct((1, 4, 4, 5), jnp.float32)
+        )(x, layout=params)
