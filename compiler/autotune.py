@@ -336,8 +336,7 @@ def fused_lowering(
     input); None: walk the body."""
     import jax
 
-    from hybrix.compiler.jx import jax_namespace
-    from hybrix.compiler.lower import call_lower
+    from hybrix.compiler.lower import lower_node
     from hybrix.compiler.strategies.native import RELU_FUSED, native_conv_add_relu
 
     group = conv_relu_group(node)
@@ -349,13 +348,7 @@ def fused_lowering(
     def values_of(inputs: Sequence[Any]) -> list[Any]:
         env = {id(v): a for v, a in zip(body.inputs, inputs, strict=True)}
         for member in lead:
-            member_args = [env[id(v)] for v in member.inputs]
-            lowering = pick(member, member_args)
-            if lowering is None:
-                outputs = call_lower(member.op, member_args, member.attrs)
-            else:
-                result = lowering(jax_namespace(), *member_args, **member.attrs)
-                outputs = tuple(result) if isinstance(result, tuple | list) else (result,)
+            outputs = lower_node(member, [env[id(v)] for v in member.inputs], pick)
             env.update({id(v): a for v, a in zip(member.outputs, outputs, strict=True)})
         return [*inputs, *(env[id(v)] for n in lead for v in n.outputs)]
 

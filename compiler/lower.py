@@ -8,7 +8,7 @@ from typing import Any
 from hybrix.compiler.jx import jax_namespace
 from hybrix.ir import Graph, HybrixError, Node, get_op
 
-__all__ = ["Chooser", "call_lower", "lower_graph", "lower_op"]
+__all__ = ["Chooser", "call_lower", "lower_graph", "lower_node", "lower_op"]
 
 # (node, input arrays) -> a lowering with the `lower` facet's signature, or None for the facet
 # (for a _fused node: None walks its subgraph node by node, asking again for each)
@@ -44,7 +44,7 @@ def _default_chooser() -> Chooser | None:
     return strategy_chooser()
 
 
-def _run_node(node: Node, args: list, choose: Chooser | None) -> tuple:
+def lower_node(node: Node, args: Sequence[Any], choose: Chooser | None) -> tuple:
     """One node: a chosen strategy (for a _fused node: a lowering of the whole group, e.g.
     a native conv with its ReLU fused), a _fused subgraph walked with the same chooser, or
     the op's facet."""
@@ -85,7 +85,7 @@ def lower_graph(graph: Graph, choose: Chooser | None = _DEFAULT) -> Callable[...
         chooser = _default_chooser() if choose is _DEFAULT else choose
         for node in nodes:
             args = [env[id(v)] for v in node.inputs]
-            outputs = _run_node(node, args, chooser)
+            outputs = lower_node(node, args, chooser)
             for value, array in zip(node.outputs, outputs, strict=True):
                 env[id(value)] = array
         return [env[id(v)] for v in graph.outputs]

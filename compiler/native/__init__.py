@@ -5,9 +5,8 @@ rnn.c: the fused RNN op; layout.c: NCHW -> NHWC of a few channels; common.h: wha
 share) are compiled on first use with the system C compiler (`cc`/`gcc`,
 `-O3 -march=native`) into one library in `cache_dir("native")`, named by a hash of the
 sources, compiler version, flags, jax's FFI header and the CPU, written atomically; then
-loaded and its targets registered by
-runtime/native.py (platform "cpu", api_version 1, names suffixed with that hash), which also
-loads a bundle's copy.
+loaded and its targets registered by runtime/native.py (platform "cpu", api_version 1, names
+suffixed with that hash), which also loads a bundle's copy.
 `HYBRIX_NATIVE=0` turns the kernels off; `unavailable()` says why they cannot be used.
 Each call splits its work over XLA's intra-op thread pool (the FFI ThreadPool API);
 `HYBRIX_NATIVE_THREADS=N` caps that, read when a program is traced.

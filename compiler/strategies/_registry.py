@@ -15,7 +15,15 @@ import numpy as np
 
 from hybrix.ir import DType, HybrixError, get_op
 
-__all__ = ["STRATEGIES", "Case", "Strategy", "candidates", "register", "strategy_named"]
+__all__ = [
+    "STRATEGIES",
+    "Case",
+    "Strategy",
+    "candidates",
+    "facet_strategy",
+    "register",
+    "strategy_named",
+]
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,20 @@ class Strategy:
 
 
 STRATEGIES: dict[str, list[Strategy]] = {}
+
+
+def facet_strategy(
+    name: str, op: str, how: str, fits: Callable[[Case], str | None] | None = None
+) -> Strategy:
+    """The op's own `lower` facet as its naive strategy; `how`: what the facet does."""
+    return Strategy(
+        name,
+        op,
+        get_op(op).lower_fn,  # type: ignore[arg-type]
+        fits or (lambda case: None),
+        f"the op's lower facet: {how}",
+        naive=True,
+    )
 
 
 def register(strategy: Strategy) -> Strategy:

@@ -12,8 +12,7 @@ from math import prod
 from typing import Any
 
 from hybrix.compiler.strategies._geometry import ConvGeometry, conv_geometry, trim_taps
-from hybrix.compiler.strategies._registry import Case, Strategy, register
-from hybrix.ir import get_op
+from hybrix.compiler.strategies._registry import Case, Strategy, facet_strategy, register
 
 __all__ = ["CONV_STRATEGIES"]
 
@@ -222,13 +221,8 @@ def _fits_depthwise(case: Case) -> str | None:
 
 CONV_STRATEGIES = [
     register(
-        Strategy(
-            "xla",
-            "Convolution",
-            get_op("Convolution").lower_fn,  # type: ignore[arg-type]
-            _fits_any,
-            "the op's lower facet: lax.conv_general_dilated in the op's layout",
-            naive=True,
+        facet_strategy(
+            "xla", "Convolution", "lax.conv_general_dilated in the op's layout", _fits_any
         )
     ),
     register(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from hybrix.compiler import native
-from hybrix.compiler.strategies._registry import Case, Strategy, register
+from hybrix.compiler.strategies._registry import Case, Strategy, facet_strategy, register
 from hybrix.ir import get_op
 from hybrix.ir.ops.conv import _deconv_padding, _window
 
@@ -142,16 +142,7 @@ def _fits(case: Case) -> str | None:
 
 
 DECONV_STRATEGIES = [
-    register(
-        Strategy(
-            "xla",
-            "Deconvolution",
-            get_op("Deconvolution").lower_fn,  # type: ignore[arg-type]
-            lambda case: None,
-            "the op's lower facet: a convolution of the stride-dilated input",
-            naive=True,
-        )
-    ),
+    register(facet_strategy("xla", "Deconvolution", "a convolution of the stride-dilated input")),
     register(
         Strategy(
             "native",

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from hybrix.compiler.strategies._registry import Case, Strategy, register
-from hybrix.ir import get_op
+from hybrix.compiler.strategies._registry import Case, Strategy, facet_strategy, register
 
 __all__ = ["LAYOUT_STRATEGIES", "native_channels_last"]
 
 CHANNELS_LAST = (0, 2, 3, 1)  # NCHW -> NHWC
-
-
-def _facet(jx: Any, data: Any, **attrs: Any) -> Any:
-    return get_op("transpose").lower_fn(jx, data, **attrs)
 
 
 def native_channels_last(jx: Any, data: Any, **attrs: Any) -> Any:
@@ -56,9 +51,7 @@ def _fits_native(case: Case) -> str | None:
 
 
 LAYOUT_STRATEGIES = [
-    register(
-        Strategy("xla", "transpose", _facet, lambda case: None, "XLA's transpose", naive=True)
-    ),
+    register(facet_strategy("xla", "transpose", "jnp.transpose")),
     register(
         Strategy(
             "native_channels_last",

@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hybrix.compiler.strategies._registry import Case, Strategy, register
-from hybrix.ir import get_op
+from hybrix.compiler.strategies._registry import Case, Strategy, facet_strategy, register
 
 __all__ = ["POOL_STRATEGIES", "native_max", "slices"]
 
@@ -194,16 +193,7 @@ def _fits_global(case: Case) -> str | None:
 
 
 POOL_STRATEGIES = [
-    register(
-        Strategy(
-            "xla",
-            "Pooling",
-            get_op("Pooling").lower_fn,  # type: ignore[arg-type]
-            lambda case: None,
-            "the op's lower facet: lax.reduce_window",
-            naive=True,
-        )
-    ),
+    register(facet_strategy("xla", "Pooling", "lax.reduce_window")),
     register(
         Strategy(
             "slices",

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from hybrix.compiler import native
-from hybrix.compiler.strategies._registry import Case, Strategy, register
+from hybrix.compiler.strategies._registry import Case, Strategy, facet_strategy, register
 from hybrix.ir import get_op
 from hybrix.ir.ops.rnn import split_inputs
 
@@ -125,16 +125,7 @@ def _fits_native(case: Case) -> str | None:
 
 
 RNN_STRATEGIES = [
-    register(
-        Strategy(
-            "scan",
-            "RNN",
-            get_op("RNN").lower_fn,  # type: ignore[arg-type]
-            lambda case: None,
-            "the op's lower facet: one lax.scan per layer",
-            naive=True,
-        )
-    ),
+    register(facet_strategy("scan", "RNN", "one lax.scan per layer")),
     register(Strategy("unrolled", "RNN", unrolled, _fits_unrolled, "the time loop fully unrolled")),
     register(
         Strategy(
